@@ -1,0 +1,223 @@
+//! Identity operations: create an identity (optionally with a token), issue a token, revoke
+//! tokens, delete, and (2025-06-30) get. Access-key signed; see `auth::require_access_key`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::extract::{AcsPath, IdentityApi, OptionalJson};
+use super::json_response;
+use crate::app::AppState;
+use crate::auth::token::{self, Claims};
+use crate::clock::to_wire_precise;
+use crate::error::{ApiError, ApiResult};
+use crate::identifier::{UserIdKind, classify_user_id, new_user_id};
+use crate::versions::IDENTITY_GET_SINCE;
+
+/// Token lifetime bounds and default, in minutes (Identity spec: 60..1440, default 1440).
+const MIN_TOKEN_MINUTES: i64 = 60;
+const MAX_TOKEN_MINUTES: i64 = 1440;
+
+/// Scopes of Identity 2023-10-01 and later; older versions have only `chat` and `voip`.
+const SCOPES: &[&str] = &[
+    "chat",
+    "voip",
+    "chat.join",
+    "chat.join.limited",
+    "voip.join",
+];
+const SCOPES_BEFORE_2023_10_01: &[&str] = &["chat", "voip"];
+
+/// `CommunicationIdentityCreateRequest`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommunicationIdentityCreateRequest {
+    pub create_token_with_scopes: Option<Vec<String>>,
+    pub expires_in_minutes: Option<i64>,
+}
+
+/// `CommunicationIdentityAccessTokenRequest`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommunicationIdentityAccessTokenRequest {
+    pub scopes: Option<Vec<String>>,
+    pub expires_in_minutes: Option<i64>,
+}
+
+fn check_scopes(scopes: &[String], version: &str) -> ApiResult<()> {
+    let allowed = if version < "2023-10-01" {
+        SCOPES_BEFORE_2023_10_01
+    } else {
+        SCOPES
+    };
+    for scope in scopes {
+        if !allowed.contains(&scope.as_str()) {
+            return Err(ApiError::BadRequest {
+                code: "ValidationError",
+                message: format!(
+                    "Scope '{scope}' is not valid; valid scopes are: {}.",
+                    allowed.join(", ")
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn check_minutes(minutes: Option<i64>) -> ApiResult<i64> {
+    let minutes = minutes.unwrap_or(MAX_TOKEN_MINUTES);
+    if !(MIN_TOKEN_MINUTES..=MAX_TOKEN_MINUTES).contains(&minutes) {
+        return Err(ApiError::BadRequest {
+            code: "ValidationError",
+            message: format!(
+                "The expiresInMinutes value ({minutes}) is out of range: it must be between {MIN_TOKEN_MINUTES} and {MAX_TOKEN_MINUTES} minutes."
+            ),
+        });
+    }
+    Ok(minutes)
+}
+
+/// Mints a token for an existing identity. The issue time is pushed past the last revocation,
+/// so that a token issued in the same second as a revoke is still valid; validity is
+/// `iat > tokens_revoked_at` (see `auth::AcsUser`).
+async fn issue_token(
+    state: &AppState,
+    id: &str,
+    scopes: &[String],
+    minutes: i64,
+) -> ApiResult<Value> {
+    let identity = state
+        .store
+        .get_identity(id)
+        .await?
+        .filter(|i| i.deleted_at.is_none())
+        .ok_or_else(identity_not_found)?;
+    let now = state.clock.now_micros();
+    let iat = (now / 1_000_000).max(identity.tokens_revoked_at / 1_000_000 + 1);
+    let exp = iat + minutes * 60;
+    let scope_refs: Vec<&str> = scopes.iter().map(String::as_str).collect();
+    let claims = Claims::new(id, &scope_refs, &state.config.resource_id, iat, exp);
+    let token = token::mint(&claims, &state.keys)?;
+    if !state.store.record_token_issued(id, now).await? {
+        return Err(identity_not_found());
+    }
+    Ok(json!({ "token": token, "expiresOn": to_wire_precise(exp * 1_000_000) }))
+}
+
+fn identity_not_found() -> ApiError {
+    ApiError::NotFound("The specified identity was not found.".to_owned())
+}
+
+/// Checks that a path id is an identity of this resource.
+fn check_identity_id(state: &AppState, id: &str) -> ApiResult<()> {
+    match classify_user_id(id, &state.config.resource_id)? {
+        UserIdKind::OwnResource => Ok(()),
+        UserIdKind::OtherResource => Err(identity_not_found()),
+    }
+}
+
+/// IdentityOperations_Create: POST /identities
+pub async fn create(
+    State(state): State<AppState>,
+    IdentityApi(version): IdentityApi,
+    OptionalJson(request): OptionalJson<CommunicationIdentityCreateRequest>,
+) -> ApiResult<Response> {
+    let scopes = request.create_token_with_scopes.unwrap_or_default();
+    check_scopes(&scopes, version)?;
+    let minutes = check_minutes(request.expires_in_minutes)?;
+    let id = new_user_id(&state.config.resource_id);
+    state
+        .store
+        .insert_identity(&id, state.clock.now_micros())
+        .await?;
+    let mut body = json!({ "identity": { "id": id } });
+    if !scopes.is_empty() {
+        body["accessToken"] = issue_token(&state, &id, &scopes, minutes).await?;
+    }
+    Ok(json_response(StatusCode::CREATED, &body))
+}
+
+/// IdentityOperations_Get: GET /identities/{id} (2025-06-30 and later).
+pub async fn get(
+    State(state): State<AppState>,
+    IdentityApi(version): IdentityApi,
+    AcsPath(id): AcsPath<String>,
+) -> ApiResult<Response> {
+    if version < IDENTITY_GET_SINCE {
+        return Err(ApiError::NotFound(format!(
+            "GET /identities/{{id}} is not part of api-version {version}; it exists from {IDENTITY_GET_SINCE}."
+        )));
+    }
+    check_identity_id(&state, &id)?;
+    let identity = state
+        .store
+        .get_identity(&id)
+        .await?
+        .filter(|i| i.deleted_at.is_none())
+        .ok_or_else(identity_not_found)?;
+    let mut body = json!({ "id": identity.id });
+    if let Some(at) = identity.last_token_issued_at {
+        body["lastTokenIssuedAt"] = json!(to_wire_precise(at));
+    }
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+/// IdentityOperations_Delete: DELETE /identities/{id}. Deleting twice answers 204 twice.
+pub async fn delete(
+    State(state): State<AppState>,
+    IdentityApi(_): IdentityApi,
+    AcsPath(id): AcsPath<String>,
+) -> ApiResult<StatusCode> {
+    check_identity_id(&state, &id)?;
+    if !state
+        .store
+        .delete_identity(&id, state.clock.now_micros())
+        .await?
+    {
+        return Err(identity_not_found());
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// POST /identities/{id}/{action}: dispatches the literal `:issueAccessToken` and
+/// `:revokeAccessTokens` segments.
+pub async fn identity_action(
+    State(state): State<AppState>,
+    IdentityApi(version): IdentityApi,
+    AcsPath((id, action)): AcsPath<(String, String)>,
+    OptionalJson(request): OptionalJson<CommunicationIdentityAccessTokenRequest>,
+) -> ApiResult<Response> {
+    check_identity_id(&state, &id)?;
+    match action.as_str() {
+        // IdentityOperations_IssueAccessToken
+        ":issueAccessToken" => {
+            let scopes = request.scopes.unwrap_or_default();
+            if scopes.is_empty() {
+                return Err(ApiError::BadRequest {
+                    code: "ValidationError",
+                    message: "At least one scope is required.".to_owned(),
+                });
+            }
+            check_scopes(&scopes, version)?;
+            let minutes = check_minutes(request.expires_in_minutes)?;
+            let token = issue_token(&state, &id, &scopes, minutes).await?;
+            Ok(json_response(StatusCode::OK, &token))
+        }
+        // IdentityOperations_RevokeAccessTokens
+        ":revokeAccessTokens" => {
+            if !state
+                .store
+                .revoke_tokens(&id, state.clock.now_micros())
+                .await?
+            {
+                return Err(identity_not_found());
+            }
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        _ => Err(ApiError::NotFound(
+            "The requested resource was not found.".to_owned(),
+        )),
+    }
+}

@@ -1,0 +1,262 @@
+//! Message operations: send, list, get, update (sender only), delete (sender only).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::extract::{
+    AcsJson, AcsPath, BaseUrl, ChatApi, PageQuery, decode_cursor, encode_cursor, next_link,
+};
+use super::{
+    MAX_MESSAGE_BYTES, MetadataPatch, check_metadata_size, created_at, json_response, render,
+    require_participant, thread_path_segment,
+};
+use crate::app::AppState;
+use crate::auth::AcsUser;
+use crate::error::{ApiError, ApiResult};
+use crate::identifier::parse_message_id;
+use crate::store::{MessageContent, MessageRow, Metadata, NewMessage, ParticipantRow};
+
+/// `SendChatMessageRequest`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendChatMessageRequest {
+    pub content: Option<String>,
+    pub sender_display_name: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub metadata: Option<Metadata>,
+}
+
+/// `UpdateChatMessageRequest` (merge patch).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateChatMessageRequest {
+    pub content: Option<String>,
+    pub metadata: Option<MetadataPatch>,
+}
+
+fn check_content_size(content: &str) -> ApiResult<()> {
+    if content.len() > MAX_MESSAGE_BYTES {
+        return Err(ApiError::BadRequest {
+            code: "MessageTooLarge",
+            message: format!(
+                "The message content is {} bytes; the limit is {MAX_MESSAGE_BYTES} bytes.",
+                content.len()
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn message_not_found() -> ApiError {
+    ApiError::NotFound("The specified message id was not found.".to_owned())
+}
+
+/// A message the participant may see: it exists and was created at or after their history
+/// share time.
+async fn visible_message(
+    state: &AppState,
+    thread_id: &str,
+    me: &ParticipantRow,
+    message_id: &str,
+) -> ApiResult<MessageRow> {
+    let id = parse_message_id(message_id)?;
+    state
+        .store
+        .get_message(thread_id, id)
+        .await?
+        .filter(|m| m.created_at >= me.share_history_time)
+        .ok_or_else(message_not_found)
+}
+
+/// ChatThread_SendChatMessage: POST /chat/threads/{chatThreadId}/messages
+pub async fn send_chat_message(
+    State(state): State<AppState>,
+    ChatApi(version): ChatApi,
+    user: AcsUser,
+    base: BaseUrl,
+    AcsPath(thread_id): AcsPath<String>,
+    AcsJson(request): AcsJson<SendChatMessageRequest>,
+) -> ApiResult<Response> {
+    require_participant(&state, &thread_id, &user).await?;
+    let content = request
+        .content
+        .ok_or_else(|| ApiError::bad_request("The content field is required."))?;
+    check_content_size(&content)?;
+    // Only text and html can be sent; the other types are the service's system messages.
+    let kind = match request
+        .kind
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("text") => "text",
+        Some("html") => "html",
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Message type '{other}' cannot be sent; use 'text' or 'html'."
+            )));
+        }
+    };
+    let metadata = if version.message_metadata {
+        request.metadata.unwrap_or_default()
+    } else {
+        Metadata::new()
+    };
+    check_metadata_size(metadata.iter().map(|(k, v)| (k, Some(v))))?;
+    let message = NewMessage {
+        kind,
+        sender_id: Some(user.raw_id.clone()),
+        sender_display_name: request.sender_display_name,
+        content: MessageContent {
+            message: Some(content),
+            ..MessageContent::default()
+        },
+        metadata,
+    };
+    let id = state
+        .store
+        .send_message(&thread_id, &message, state.clock.now_micros())
+        .await?;
+    let location = format!(
+        "{}/chat/threads/{}/messages/{id}",
+        base.0,
+        thread_path_segment(&thread_id)
+    );
+    Ok(created_at(
+        &location,
+        json!({ "id": id.to_string() }).to_string(),
+    ))
+}
+
+/// ChatThread_ListChatMessages: GET /chat/threads/{chatThreadId}/messages
+///
+/// Newest first (the spec example lists sequence ids 5, 4, 3, 2, 1), system messages and
+/// deleted messages (with `deletedOn`) included.
+pub async fn list_chat_messages(
+    State(state): State<AppState>,
+    ChatApi(version): ChatApi,
+    user: AcsUser,
+    base: BaseUrl,
+    AcsPath(thread_id): AcsPath<String>,
+    page: PageQuery,
+) -> ApiResult<Response> {
+    let (_, me) = require_participant(&state, &thread_id, &user).await?;
+    let before = page
+        .sync_state
+        .as_deref()
+        .map(decode_cursor::<i64>)
+        .transpose()?;
+    let result = state
+        .store
+        .list_messages_page(
+            &thread_id,
+            me.share_history_time,
+            page.start_time,
+            before,
+            page.max_page_size,
+        )
+        .await?;
+    let mut body = json!({
+        "value": result.messages.iter().map(|m| render::message(m, version)).collect::<Vec<_>>()
+    });
+    if let Some(next) = result.next_before_sequence {
+        let mut params = vec![
+            ("syncState", encode_cursor(&next)),
+            ("maxPageSize", page.max_page_size.to_string()),
+        ];
+        if let Some(start) = page.start_time_text {
+            params.push(("startTime", start));
+        }
+        let path = format!("/chat/threads/{thread_id}/messages");
+        body["nextLink"] = json!(next_link(&base, &path, &params, version.name));
+    }
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+/// ChatThread_GetChatMessage: GET /chat/threads/{chatThreadId}/messages/{chatMessageId}
+pub async fn get_chat_message(
+    State(state): State<AppState>,
+    ChatApi(version): ChatApi,
+    user: AcsUser,
+    AcsPath((thread_id, message_id)): AcsPath<(String, String)>,
+) -> ApiResult<Response> {
+    let (_, me) = require_participant(&state, &thread_id, &user).await?;
+    let message = visible_message(&state, &thread_id, &me, &message_id).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &render::message(&message, version),
+    ))
+}
+
+fn require_sender(message: &MessageRow, user: &AcsUser) -> ApiResult<()> {
+    // "Only the sender may update or delete their message; others get an error" (docs).
+    if message.sender_id.as_deref() == Some(user.raw_id.as_str()) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "Only the sender of a message can update or delete it.".to_owned(),
+        ))
+    }
+}
+
+/// ChatThread_UpdateChatMessage: PATCH /chat/threads/{chatThreadId}/messages/{chatMessageId}
+pub async fn update_chat_message(
+    State(state): State<AppState>,
+    ChatApi(version): ChatApi,
+    user: AcsUser,
+    AcsPath((thread_id, message_id)): AcsPath<(String, String)>,
+    AcsJson(request): AcsJson<UpdateChatMessageRequest>,
+) -> ApiResult<StatusCode> {
+    let (_, me) = require_participant(&state, &thread_id, &user).await?;
+    let message = visible_message(&state, &thread_id, &me, &message_id).await?;
+    if message.deleted_at.is_some() {
+        return Err(message_not_found());
+    }
+    require_sender(&message, &user)?;
+    if let Some(content) = &request.content {
+        check_content_size(content)?;
+    }
+    let patch = if version.message_metadata {
+        request.metadata.unwrap_or_default()
+    } else {
+        MetadataPatch::new()
+    };
+    let mut merged = crate::store::metadata_from_text(&message.metadata);
+    crate::store::merge_metadata(&mut merged, &patch);
+    check_metadata_size(merged.iter().map(|(k, v)| (k, Some(v))))?;
+    let updated = state
+        .store
+        .update_message(
+            &thread_id,
+            message.id,
+            request.content.as_deref(),
+            &patch,
+            state.clock.now_micros(),
+        )
+        .await?;
+    if !updated {
+        return Err(message_not_found());
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// ChatThread_DeleteChatMessage: DELETE /chat/threads/{chatThreadId}/messages/{chatMessageId}
+pub async fn delete_chat_message(
+    State(state): State<AppState>,
+    ChatApi(_): ChatApi,
+    user: AcsUser,
+    AcsPath((thread_id, message_id)): AcsPath<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let (_, me) = require_participant(&state, &thread_id, &user).await?;
+    let message = visible_message(&state, &thread_id, &me, &message_id).await?;
+    require_sender(&message, &user)?;
+    state
+        .store
+        .delete_message(&thread_id, message.id, state.clock.now_micros())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,163 @@
+//! Assembly: the shared `AppState`, the two listeners (HTTPS and HTTP) with their layers, and
+//! serving until shutdown. `main` and the integration tests start the emulator the same way.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::api::extract::ListenerScheme;
+use crate::auth::Keys;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::store::Store;
+use crate::tls::{self, TlsMaterial};
+
+/// Largest request body accepted (a 28 KB message fits with room to spare).
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Everything handlers share; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub keys: Arc<Keys>,
+    pub clock: Arc<dyn Clock>,
+    pub config: Arc<Config>,
+    /// PEM that clients should trust (served at `/_emulator/ca.pem`).
+    pub trust_pem: Arc<String>,
+}
+
+/// A built emulator: state, bound listeners and TLS material, ready to serve.
+pub struct App {
+    pub state: AppState,
+    pub https_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub tls: TlsMaterial,
+    https_listener: TcpListener,
+    http_listener: TcpListener,
+}
+
+/// Opens the store, prepares TLS and binds both listeners (port 0 picks a free port).
+pub async fn build_app(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+    // rustls may see more than one crypto backend through feature unification; choose ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    anyhow::ensure!(
+        uuid::Uuid::parse_str(&config.resource_id).is_ok(),
+        "--resource-id must be a GUID (it becomes part of every user id and token)"
+    );
+    let keys = Keys::from_access_key(&config.access_key).context("--access-key")?;
+    let tls = tls::load_or_generate(
+        &config.data_dir,
+        &config.hostnames,
+        config.tls_cert.as_deref(),
+        config.tls_key.as_deref(),
+    )?;
+    let store = Store::connect(&config.data_dir, config.in_memory)
+        .await
+        .context("opening the database")?;
+    let https_listener = bind(config.bind, config.https_port).context("binding the HTTPS port")?;
+    let http_listener = bind(config.bind, config.http_port).context("binding the HTTP port")?;
+    let state = AppState {
+        store,
+        keys: Arc::new(keys),
+        clock,
+        trust_pem: Arc::new(tls.trust_pem.clone()),
+        config: Arc::new(config),
+    };
+    Ok(App {
+        https_addr: https_listener.local_addr()?,
+        http_addr: http_listener.local_addr()?,
+        state,
+        tls,
+        https_listener,
+        http_listener,
+    })
+}
+
+fn bind(ip: std::net::IpAddr, port: u16) -> std::io::Result<TcpListener> {
+    let listener = TcpListener::bind(SocketAddr::new(ip, port))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// The full router for one listener, with the service's cross-cutting behaviour as layers.
+pub fn router(state: AppState, scheme: &'static str) -> Router {
+    let client_request_id = HeaderName::from_static("x-ms-client-request-id");
+    crate::api::router(state)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(service_headers))
+        .layer(axum::Extension(ListenerScheme(scheme)))
+        // Echo the SDK's x-ms-client-request-id (or make one), as the service does.
+        .layer(PropagateRequestIdLayer::new(client_request_id.clone()))
+        .layer(
+            TraceLayer::new_for_http().on_response(
+                DefaultOnResponse::new()
+                    .level(Level::INFO)
+                    .latency_unit(tower_http::LatencyUnit::Micros),
+            ),
+        )
+        .layer(SetRequestIdLayer::new(client_request_id, MakeRequestUuid))
+}
+
+/// Adds the service's response headers: `MS-CV` (correlation vector) and `X-Processing-Time`.
+async fn service_headers(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let mut response = next.run(request).await;
+    let cv = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        uuid::Uuid::new_v4().as_bytes(),
+    );
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&format!("{}.0", &cv[..22])) {
+        headers.insert("ms-cv", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("{}ms", started.elapsed().as_millis())) {
+        headers.insert("x-processing-time", v);
+    }
+    response
+}
+
+impl App {
+    /// Serves both listeners until `shutdown` resolves, then lets in-flight requests finish
+    /// (up to 10 s) and closes the database.
+    pub async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let tls_config = RustlsConfig::from_pem(
+            self.tls.cert_chain_pem.clone().into_bytes(),
+            self.tls.key_pem.clone().into_bytes(),
+        )
+        .await
+        .context("loading the TLS certificate and key")?;
+        let handle: Handle<SocketAddr> = Handle::new();
+        let https = axum_server::from_tcp_rustls(self.https_listener, tls_config)?
+            .handle(handle.clone())
+            .serve(router(self.state.clone(), "https").into_make_service());
+        let http = axum_server::from_tcp(self.http_listener)?
+            .handle(handle.clone())
+            .serve(router(self.state.clone(), "http").into_make_service());
+        let stopper = handle.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            stopper.graceful_shutdown(Some(Duration::from_secs(10)));
+        });
+        let (https_result, http_result) = tokio::join!(https, http);
+        https_result.context("HTTPS listener")?;
+        http_result.context("HTTP listener")?;
+        self.state.store.close().await;
+        Ok(())
+    }
+}

@@ -1,0 +1,194 @@
+//! Who is calling: the `AcsUser` extractor for chat routes (bearer user token) and the
+//! `require_access_key` middleware for identity routes (HMAC access-key signature).
+//! Failures are 401 with the ACS error body; the reason goes to the debug log.
+
+pub mod hmac;
+pub mod token;
+
+use ::hmac::{Hmac, Mac};
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::header::{AUTHORIZATION, HOST};
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use sha2::Sha256;
+
+use crate::app::AppState;
+use crate::config::AuthMode;
+use crate::error::ApiError;
+
+/// Largest identity request body read for signature checking.
+const MAX_SIGNED_BODY: usize = 64 * 1024;
+
+/// Key material derived from the access key.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    /// The decoded access key (HMAC key of the identity API).
+    pub access_key: Vec<u8>,
+    /// Secret that signs user tokens. Derived from the access key, so tokens survive a restart
+    /// and a new key invalidates them, as rotating a real resource's key would not, but a new
+    /// resource would.
+    pub token_secret: Vec<u8>,
+}
+
+impl Keys {
+    /// Decodes a base64 access key and derives the token secret.
+    pub fn from_access_key(access_key_b64: &str) -> anyhow::Result<Self> {
+        let access_key = STANDARD
+            .decode(access_key_b64.trim())
+            .map_err(|e| anyhow::anyhow!("the access key must be base64: {e}"))?;
+        anyhow::ensure!(!access_key.is_empty(), "the access key must not be empty");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&access_key)?;
+        mac.update(b"acs-chat-emulator/user-token/v1");
+        Ok(Keys {
+            access_key,
+            token_secret: mac.finalize().into_bytes().to_vec(),
+        })
+    }
+}
+
+/// What an ACS user token allows in chat (Identity spec, `CommunicationIdentityTokenScope`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatScope {
+    /// `chat`: everything.
+    Full,
+    /// `chat.join`: no creating, deleting or updating threads.
+    Join,
+    /// `chat.join.limited`: as `chat.join`, and no adding or removing participants.
+    JoinLimited,
+}
+
+impl ChatScope {
+    /// Fails with 403 unless the scope may create, delete or update threads.
+    pub fn require_thread_admin(self) -> Result<(), ApiError> {
+        match self {
+            ChatScope::Full => Ok(()),
+            _ => Err(ApiError::Forbidden(
+                "The token's scope does not allow creating, deleting or updating chat threads."
+                    .to_owned(),
+            )),
+        }
+    }
+
+    /// Fails with 403 unless the scope may add or remove participants.
+    pub fn require_participant_admin(self) -> Result<(), ApiError> {
+        match self {
+            ChatScope::JoinLimited => Err(ApiError::Forbidden(
+                "The token's scope does not allow adding or removing participants.".to_owned(),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The ACS user a chat request acts for, from `Authorization: Bearer <token>`.
+#[derive(Debug, Clone)]
+pub struct AcsUser {
+    /// The identity id, `8:acs:…`.
+    pub raw_id: String,
+    pub scope: ChatScope,
+}
+
+impl FromRequestParts<AppState> for AcsUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let unauthorized = |reason: String| {
+            tracing::debug!(%reason, "bearer token refused");
+            ApiError::Unauthorized("Request is not authorized.".to_owned())
+        };
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| unauthorized("no Authorization header".to_owned()))?;
+        let token = header
+            .get(..7)
+            .filter(|scheme| scheme.eq_ignore_ascii_case("bearer "))
+            .map(|_| header[7..].trim())
+            .ok_or_else(|| unauthorized("Authorization is not a bearer token".to_owned()))?;
+
+        let claims = match state.config.auth {
+            AuthMode::Lenient => token::decode_unverified(token).map_err(unauthorized)?,
+            AuthMode::Strict => {
+                let claims = token::verify(token, &state.keys).map_err(unauthorized)?;
+                let now = state.clock.now_micros();
+                if claims.exp.saturating_mul(1_000_000) <= now {
+                    return Err(unauthorized("token expired".to_owned()));
+                }
+                let identity = state
+                    .store
+                    .get_identity(&claims.raw_id())
+                    .await?
+                    .filter(|i| i.deleted_at.is_none())
+                    .ok_or_else(|| unauthorized("identity deleted or unknown".to_owned()))?;
+                if claims.iat.saturating_mul(1_000_000) <= identity.tokens_revoked_at {
+                    return Err(unauthorized("token revoked".to_owned()));
+                }
+                claims
+            }
+        };
+        let scopes: Vec<&str> = claims.scopes().collect();
+        let scope = if scopes.contains(&"chat") {
+            ChatScope::Full
+        } else if scopes.contains(&"chat.join") {
+            ChatScope::Join
+        } else if scopes.contains(&"chat.join.limited") {
+            ChatScope::JoinLimited
+        } else if state.config.auth == AuthMode::Lenient {
+            ChatScope::Full
+        } else {
+            return Err(ApiError::Forbidden(
+                "The token does not have the chat scope.".to_owned(),
+            ));
+        };
+        Ok(AcsUser {
+            raw_id: claims.raw_id(),
+            scope,
+        })
+    }
+}
+
+/// Middleware for access-key routes: verifies the HMAC signature (unless `--auth lenient`)
+/// and passes the request on with its body intact.
+pub async fn require_access_key(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if state.config.auth == AuthMode::Lenient {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_SIGNED_BODY).await {
+        Ok(bytes) => bytes,
+        Err(_) => return ApiError::bad_request("The request body is too large.").into_response(),
+    };
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let host = header(HOST.as_str())
+        .map(str::to_owned)
+        .or_else(|| parts.uri.authority().map(|a| a.to_string()))
+        .unwrap_or_default();
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let signed = hmac::SignedRequest {
+        method: parts.method.as_str(),
+        path_and_query,
+        host: &host,
+        authorization: header(AUTHORIZATION.as_str()).unwrap_or_default(),
+        date: header("x-ms-date").or_else(|| header("date")),
+        content_sha256: header("x-ms-content-sha256"),
+        body: &body,
+    };
+    if let Err(reason) = hmac::verify(&signed, &state.keys.access_key) {
+        tracing::debug!(%reason, "access-key signature refused");
+        return ApiError::Unauthorized("Request is not authorized.".to_owned()).into_response();
+    }
+    next.run(Request::from_parts(parts, Body::from(body))).await
+}

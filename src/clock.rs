@@ -1,0 +1,114 @@
+//! Time: the `Clock` the app reads "now" from (so tests can fix it) and the wire format of
+//! timestamps. Internally every instant is an `i64` of microseconds since the Unix epoch.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{OffsetDateTime, UtcOffset};
+
+/// Microseconds since the Unix epoch.
+pub type Micros = i64;
+
+/// Source of the current time.
+pub trait Clock: Send + Sync + 'static {
+    /// Now, in microseconds since the Unix epoch.
+    fn now_micros(&self) -> Micros;
+}
+
+/// The wall clock.
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_micros(&self) -> Micros {
+        (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000) as Micros
+    }
+}
+
+/// A clock that only moves when told to, for tests of expiry and ordering.
+#[derive(Debug)]
+pub struct FixedClock(AtomicI64);
+
+impl FixedClock {
+    /// A clock standing at `micros`.
+    pub fn new(micros: Micros) -> Self {
+        FixedClock(AtomicI64::new(micros))
+    }
+
+    /// Moves the clock forward.
+    pub fn advance_micros(&self, by: Micros) {
+        self.0.fetch_add(by, Ordering::SeqCst);
+    }
+}
+
+impl Clock for FixedClock {
+    fn now_micros(&self) -> Micros {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Renders an instant as the service does: RFC 3339, UTC, whole seconds, `Z`
+/// (recorded responses show e.g. `"createdOn":"2024-03-19T23:04:56Z"`).
+pub fn to_wire(micros: Micros) -> String {
+    let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    datetime(micros)
+        .format(&format)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
+}
+
+/// Renders an instant with 7 fractional digits and `+00:00`, the shape of the identity API's
+/// `expiresOn` (e.g. `2025-07-10T21:39:39.3244584+00:00`).
+pub fn to_wire_precise(micros: Micros) -> String {
+    let format = format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]0+00:00"
+    );
+    datetime(micros)
+        .format(&format)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00.0000000+00:00".to_owned())
+}
+
+/// Parses an RFC 3339 timestamp from a request into microseconds; `None` if it is not one.
+pub fn parse_wire(text: &str) -> Option<Micros> {
+    let parsed = OffsetDateTime::parse(text.trim(), &Rfc3339).ok()?;
+    Some((parsed.unix_timestamp_nanos() / 1_000) as Micros)
+}
+
+fn datetime(micros: Micros) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        .to_offset(UtcOffset::UTC)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_whole_seconds_with_z() {
+        assert_eq!(to_wire(1_593_107_077_683_000), "2020-06-25T17:44:37Z");
+        assert_eq!(to_wire(0), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn renders_precise_expiry() {
+        assert_eq!(
+            to_wire_precise(1_593_107_077_683_123),
+            "2020-06-25T17:44:37.6831230+00:00"
+        );
+    }
+
+    #[test]
+    fn parses_what_sdks_send() {
+        // Python sends isoformat with an offset, JS sends toISOString with millis.
+        assert_eq!(
+            parse_wire("2020-06-25T17:44:37.683Z"),
+            Some(1_593_107_077_683_000)
+        );
+        assert_eq!(
+            parse_wire("2020-06-25T17:44:37.683000+00:00"),
+            Some(1_593_107_077_683_000)
+        );
+        assert_eq!(parse_wire("yesterday"), None);
+    }
+}

@@ -1,0 +1,114 @@
+//! Command-line flags and their `ACS_EMULATOR_*` environment twins. Parsing only: nothing here
+//! opens files or sockets.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+/// The documented, well-known development access key (like Azurite's dev account key). It is not
+/// a secret: anyone can read it here. Override it with `--access-key` for anything shared.
+pub const DEFAULT_ACCESS_KEY: &str =
+    "YWNzLWNoYXQtZW11bGF0b3Igd2VsbC1rbm93biBkZXZlbG9wbWVudCBrZXk7IG5vdCBhIHNlY3JldCEhISEh";
+
+/// The fixed resource id of the one emulated ACS resource; it appears inside every user id.
+pub const DEFAULT_RESOURCE_ID: &str = "a1b2c3d4-0000-4000-8000-00000000ac5e";
+
+/// How strictly credentials are checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AuthMode {
+    /// Verify HMAC signatures and bearer-token signatures, expiry, revocation and scope.
+    Strict,
+    /// Accept any well-formed bearer token and any access-key signature.
+    Lenient,
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Local emulator of the Azure Communication Services Chat and Identity APIs.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "acs-chat-emulator", version, about, long_about = None)]
+pub struct Config {
+    /// HTTPS port (0 picks a free port). The official SDKs need HTTPS.
+    #[arg(long, env = "ACS_EMULATOR_HTTPS_PORT", default_value_t = 8443)]
+    pub https_port: u16,
+
+    /// Plain HTTP port (0 picks a free port), for curl and health checks.
+    #[arg(long, env = "ACS_EMULATOR_HTTP_PORT", default_value_t = 8080)]
+    pub http_port: u16,
+
+    /// Address to listen on.
+    #[arg(long, env = "ACS_EMULATOR_BIND", default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+
+    /// Folder for the database and the generated TLS certificates.
+    #[arg(long, env = "ACS_EMULATOR_DATA_DIR", default_value = ".acs-emulator")]
+    pub data_dir: PathBuf,
+
+    /// Keep all state in memory: nothing survives a restart (certificates still go to --data-dir).
+    #[arg(long, env = "ACS_EMULATOR_IN_MEMORY", default_value_t = false)]
+    pub in_memory: bool,
+
+    /// Base64 access key of the emulated resource (default: the well-known development key).
+    #[arg(long, env = "ACS_EMULATOR_ACCESS_KEY", default_value = DEFAULT_ACCESS_KEY, hide_default_value = true)]
+    pub access_key: String,
+
+    /// Resource id (GUID) that user ids and tokens carry.
+    #[arg(long, env = "ACS_EMULATOR_RESOURCE_ID", default_value = DEFAULT_RESOURCE_ID)]
+    pub resource_id: String,
+
+    /// Extra host name for the TLS certificate, e.g. a Compose service name (repeatable;
+    /// the env twin takes a comma-separated list).
+    #[arg(
+        long = "hostname",
+        env = "ACS_EMULATOR_HOSTNAMES",
+        value_delimiter = ','
+    )]
+    pub hostnames: Vec<String>,
+
+    /// Use this PEM certificate (chain) instead of the generated one; needs --tls-key.
+    #[arg(long, env = "ACS_EMULATOR_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "ACS_EMULATOR_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Base URL used in Location headers and nextLinks (default: the request's scheme and Host).
+    #[arg(long, env = "ACS_EMULATOR_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Credential checking: strict (like the service) or lenient (accept any well-formed token).
+    #[arg(long, env = "ACS_EMULATOR_AUTH", value_enum, default_value_t = AuthMode::Strict)]
+    pub auth: AuthMode,
+
+    /// Log format.
+    #[arg(long, env = "ACS_EMULATOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// A configuration for tests: in memory, loopback, free ports, certificates in `data_dir`.
+    pub fn for_tests(data_dir: PathBuf) -> Self {
+        Config {
+            https_port: 0,
+            http_port: 0,
+            bind: IpAddr::from([127, 0, 0, 1]),
+            data_dir,
+            in_memory: true,
+            access_key: DEFAULT_ACCESS_KEY.to_owned(),
+            resource_id: DEFAULT_RESOURCE_ID.to_owned(),
+            hostnames: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            public_url: None,
+            auth: AuthMode::Strict,
+            log_format: LogFormat::Text,
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! The one error type of the HTTP layer and its ACS-shaped body. Every failure a client can see,
+//! framework rejections and unknown routes included, goes out through `ApiError::into_response`.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Result of a handler or of anything it calls.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// An error with a fixed HTTP status and ACS error `code`.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed or breaks a documented limit.
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    /// 401: missing, malformed, expired, revoked or wrongly signed credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403: authenticated but not allowed (not a participant, not the sender, scope).
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404: the addressed thing does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: conflicts with an earlier request (repeatability id reused with another body).
+    #[error("{0}")]
+    Conflict(String),
+    /// 405: the route exists with another method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 500: a fault of the emulator; details go to the log only.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+    /// 500: a database fault; details go to the log only.
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+impl ApiError {
+    /// 400 with the generic `BadRequest` code.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            code: "BadRequest",
+            message: message.into(),
+        }
+    }
+
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Internal(_) | ApiError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        // The codes of the spec examples (Unauthorized, Forbidden) and of recorded service
+        // errors (NotFound); the service's 400s carry codes such as "BadRequest".
+        match self {
+            ApiError::BadRequest { code, .. } => code,
+            ApiError::Unauthorized(_) => "Unauthorized",
+            ApiError::Forbidden(_) => "Forbidden",
+            ApiError::NotFound(_) => "NotFound",
+            ApiError::Conflict(_) => "Conflict",
+            ApiError::MethodNotAllowed => "MethodNotAllowed",
+            ApiError::Internal(_) | ApiError::Db(_) => "InternalError",
+        }
+    }
+
+    fn client_message(&self) -> String {
+        match self {
+            ApiError::Internal(_) | ApiError::Db(_) => "An internal error occurred.".to_owned(),
+            ApiError::MethodNotAllowed => {
+                "The requested method is not allowed on this resource.".to_owned()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+/// `CommunicationErrorResponse` of the Common spec.
+#[derive(Debug, Serialize)]
+pub struct CommunicationErrorResponse {
+    pub error: CommunicationError,
+}
+
+/// `CommunicationError` of the Common spec; also used for `invalidParticipants` entries.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommunicationError {
+    pub code: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = ?self, "internal error");
+        } else {
+            tracing::debug!(status = status.as_u16(), error = %self, "request refused");
+        }
+        let body = CommunicationErrorResponse {
+            error: CommunicationError {
+                code: self.code().to_owned(),
+                message: self.client_message(),
+                target: None,
+            },
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        // Every error response of the spec is declared with this header.
+        response
+            .headers_mut()
+            .insert("x-ms-error-response", HeaderValue::from_static("true"));
+        response
+    }
+}
+
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
+        ApiError::bad_request(format!(
+            "The request body is not valid: {}",
+            rejection.body_text()
+        ))
+    }
+}
+
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
+        ApiError::bad_request(format!(
+            "A query parameter is not valid: {}",
+            rejection.body_text()
+        ))
+    }
+}
+
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
+        ApiError::bad_request(format!(
+            "A path parameter is not valid: {}",
+            rejection.body_text()
+        ))
+    }
+}

@@ -1,0 +1,22 @@
+//! acs-chat-emulator: a local emulator of the Azure Communication Services Chat and Identity
+//! data planes, for the official SDKs unchanged.
+//!
+//! - `config`: flags and env vars. `telemetry`: logging. `app`: state, listeners, layers.
+//! - `api`: HTTP handlers per resource, extractors, rendering per api-version.
+//! - `auth`: bearer user tokens (`AcsUser`) and access-key signatures.
+//! - `store`: all SQL (SQLite via sqlx). `versions`: the api-version tables.
+//! - `identifier`, `clock`, `tls`, `error`: ids, time, certificates, the ACS error body.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod identifier;
+pub mod store;
+pub mod telemetry;
+pub mod tls;
+pub mod versions;
+
+pub use app::{App, AppState, build_app};

@@ -1,0 +1,90 @@
+//! Binary entry point: parse flags, set up logging, build and serve the emulator.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use acs_chat_emulator::clock::SystemClock;
+use acs_chat_emulator::config::Config;
+use acs_chat_emulator::{App, build_app, telemetry};
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = Config::parse();
+    telemetry::init_tracing(config.log_format);
+    match run(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("acs-chat-emulator: {e:#}");
+            // 1: could not start or serve (port taken, unreadable data dir, bad flag value).
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let app = build_app(config, Arc::new(SystemClock)).await?;
+    print_banner(&app);
+    app.serve(shutdown_signal()).await
+}
+
+/// What a user needs to connect, printed once on stdout.
+fn print_banner(app: &App) {
+    let config = &app.state.config;
+    let https = match &config.public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => format!("https://{}", display_addr(app.https_addr)),
+    };
+    let ca = app.tls.trust_path.display();
+    let storage = if config.in_memory {
+        "in memory (nothing is kept)".to_owned()
+    } else {
+        config.data_dir.join("emulator.db").display().to_string()
+    };
+    println!("acs-chat-emulator {} is ready", env!("CARGO_PKG_VERSION"));
+    println!("  endpoint:          {https}/");
+    println!(
+        "  plain http:        http://{}/",
+        display_addr(app.http_addr)
+    );
+    println!(
+        "  connection string: endpoint={https}/;accesskey={}",
+        config.access_key
+    );
+    println!("  storage:           {storage}");
+    println!("  trust the CA (HTTPS is required by the SDKs):");
+    println!("    export REQUESTS_CA_BUNDLE={ca}   # Python, sync clients");
+    println!("    export SSL_CERT_FILE={ca}        # Python, aio clients");
+    println!("    export NODE_EXTRA_CA_CERTS={ca}  # Node.js");
+}
+
+/// `127.0.0.1:8443` as-is; the unspecified address as `localhost`, which the certificate covers.
+fn display_addr(addr: std::net::SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        format!("localhost:{}", addr.port())
+    } else {
+        addr.to_string()
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

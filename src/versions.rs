@@ -1,0 +1,83 @@
+//! The api-version tables: which versions the emulator serves and which wire features each one
+//! has. Adding a version is adding a row here; handlers ask the row, never compare strings.
+
+/// What one Chat api-version puts on the wire (see the specs in `openapi/` and
+/// `api-contract.md` §9 for where each field first appears).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChatVersion {
+    /// The `api-version` value.
+    pub name: &'static str,
+    /// Message `metadata` (send, get, update): 2021-09-07 and later.
+    pub message_metadata: bool,
+    /// Typing notification body with `senderDisplayName`: 2021-09-07 and later.
+    pub typing_body: bool,
+    /// `ChatMessageContent.attachments`: 2023-11-07 and later.
+    pub attachments: bool,
+    /// Thread `metadata` and `retentionPolicy`, participant `metadata`: 2025-03-15.
+    pub thread_metadata: bool,
+}
+
+const fn chat(name: &'static str, level: u8) -> ChatVersion {
+    ChatVersion {
+        name,
+        message_metadata: level >= 1,
+        typing_body: level >= 1,
+        attachments: level >= 2,
+        thread_metadata: level >= 4,
+    }
+}
+
+/// Chat versions served, oldest first. The Python SDK 1.3.0 sends 2024-03-07, the JS SDK 1.6.0
+/// sends 2025-03-15.
+pub const CHAT_VERSIONS: &[ChatVersion] = &[
+    chat("2021-03-07", 0),
+    chat("2021-09-07", 1),
+    chat("2023-11-07", 2),
+    chat("2024-03-07", 3),
+    chat("2025-03-15", 4),
+];
+
+/// Identity versions served, oldest first. Both identity SDKs send 2023-10-01. The core
+/// operations (create, token, revoke, delete) are the same in all of them; `GET /identities/{id}`
+/// exists only in 2025-06-30.
+pub const IDENTITY_VERSIONS: &[&str] = &[
+    "2021-03-07",
+    "2022-06-01",
+    "2022-10-01",
+    "2023-10-01",
+    "2025-06-30",
+];
+
+/// The first Identity version with `GET /identities/{id}`.
+pub const IDENTITY_GET_SINCE: &str = "2025-06-30";
+
+/// Looks up a Chat version by its exact name.
+pub fn chat_version(name: &str) -> Option<&'static ChatVersion> {
+    CHAT_VERSIONS.iter().find(|v| v.name == name)
+}
+
+/// Looks up an Identity version by its exact name.
+pub fn identity_version(name: &str) -> Option<&'static str> {
+    IDENTITY_VERSIONS.iter().copied().find(|v| *v == name)
+}
+
+/// The `api-supported-versions` header value for a list of version names.
+pub fn supported_header(names: impl Iterator<Item = &'static str>) -> String {
+    names.collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn features_grow_with_versions() {
+        let old = chat_version("2021-03-07").expect("known");
+        assert!(!old.message_metadata && !old.thread_metadata);
+        let python = chat_version("2024-03-07").expect("known");
+        assert!(python.message_metadata && python.attachments && !python.thread_metadata);
+        let js = chat_version("2025-03-15").expect("known");
+        assert!(js.thread_metadata && js.attachments);
+        assert!(chat_version("2099-01-01").is_none());
+    }
+}
