@@ -110,6 +110,53 @@ pub fn router(state: AppState, scheme: &'static str) -> Router {
         .layer(SetRequestIdLayer::new(client_request_id, MakeRequestUuid))
 }
 
+/// The request path exactly as the client sent it, before `collapse_slashes` (the access-key
+/// signature covers the path as sent).
+#[derive(Debug, Clone)]
+pub struct RawPathAndQuery(pub String);
+
+/// The router behind a path normaliser. SDKs given an endpoint with a trailing slash send
+/// `//chat/threads` (recorded against the real service, which accepts it), so repeated slashes
+/// are collapsed before routing.
+pub fn service(state: AppState, scheme: &'static str) -> Router {
+    let inner = router(state, scheme);
+    Router::new().fallback_service(
+        tower::ServiceBuilder::new()
+            .map_request(collapse_slashes)
+            .service(inner),
+    )
+}
+
+fn collapse_slashes(mut request: Request) -> Request {
+    let uri = request.uri();
+    if !uri.path().contains("//") {
+        return request;
+    }
+    let raw = uri
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let mut path = String::with_capacity(uri.path().len());
+    for c in uri.path().chars() {
+        if !(c == '/' && path.ends_with('/')) {
+            path.push(c);
+        }
+    }
+    let rebuilt = match uri.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path,
+    };
+    let mut parts = uri.clone().into_parts();
+    if let Ok(path_and_query) = rebuilt.parse() {
+        parts.path_and_query = Some(path_and_query);
+        if let Ok(new_uri) = axum::http::Uri::from_parts(parts) {
+            *request.uri_mut() = new_uri;
+            request.extensions_mut().insert(RawPathAndQuery(raw));
+        }
+    }
+    request
+}
+
 /// Adds the service's response headers: `MS-CV` (correlation vector) and `X-Processing-Time`.
 async fn service_headers(request: Request, next: Next) -> Response {
     let started = Instant::now();
@@ -144,10 +191,10 @@ impl App {
         let handle: Handle<SocketAddr> = Handle::new();
         let https = axum_server::from_tcp_rustls(self.https_listener, tls_config)?
             .handle(handle.clone())
-            .serve(router(self.state.clone(), "https").into_make_service());
+            .serve(service(self.state.clone(), "https").into_make_service());
         let http = axum_server::from_tcp(self.http_listener)?
             .handle(handle.clone())
-            .serve(router(self.state.clone(), "http").into_make_service());
+            .serve(service(self.state.clone(), "http").into_make_service());
         let stopper = handle.clone();
         tokio::spawn(async move {
             shutdown.await;

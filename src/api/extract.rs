@@ -163,12 +163,12 @@ impl FromRequestParts<AppState> for BaseUrl {
 
 /// The JS SDK's identity client sends `Host: h:p:p`; links must use `h:p`.
 fn undouble_port(host: &str) -> &str {
-    if let Some((head, last)) = host.rsplit_once(':') {
-        if let Some((_, previous)) = head.rsplit_once(':') {
-            if previous == last && !head.contains(']') {
-                return head;
-            }
-        }
+    if let Some((head, last)) = host.rsplit_once(':')
+        && let Some((_, previous)) = head.rsplit_once(':')
+        && previous == last
+        && !head.contains(']')
+    {
+        return head;
     }
     host
 }

@@ -216,8 +216,9 @@ pub async fn identity_action(
             }
             Ok(StatusCode::NO_CONTENT.into_response())
         }
-        _ => Err(ApiError::NotFound(
-            "The requested resource was not found.".to_owned(),
+        _ => Err(super::no_route(
+            "POST",
+            &format!("/identities/{id}/{action}"),
         )),
     }
 }

@@ -18,7 +18,7 @@ use axum::http::header::{CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -38,78 +38,158 @@ pub const MAX_PARTICIPANT_BATCH: usize = 200;
 /// "The total size of all metadata pairs can be up to 1KB" (spec).
 pub const MAX_METADATA_BYTES: usize = 1024;
 
-/// Every route of the emulator. Chat routes take a bearer user token, identity routes the
-/// access-key signature, `/_emulator` routes nothing.
-pub fn router(state: AppState) -> Router {
-    let chat = Router::new()
-        .route(
+/// One (method, path) the emulator serves, in OpenAPI path syntax with literal action segments
+/// (`/chat/threads/{chat_thread_id}/participants/:add`). The router records these as it is
+/// built, so the OpenAPI document can be checked against what is really served.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ServedRoute {
+    pub method: &'static str,
+    pub path: String,
+}
+
+/// Builds a router and the list of what it serves side by side.
+struct Routes {
+    router: Router<AppState>,
+    served: Vec<ServedRoute>,
+}
+
+impl Routes {
+    fn new() -> Self {
+        Routes {
+            router: Router::new(),
+            served: Vec::new(),
+        }
+    }
+
+    /// Adds `path` with a method router serving exactly `methods`.
+    fn add(
+        mut self,
+        path: &'static str,
+        methods: &[&'static str],
+        handler: MethodRouter<AppState>,
+    ) -> Self {
+        for method in methods {
+            self.served.push(ServedRoute {
+                method,
+                path: path.to_owned(),
+            });
+        }
+        self.router = self.router.route(path, handler);
+        self
+    }
+
+    /// Adds a path ending in an `{action}` capture that serves the literal `actions` (axum 0.8
+    /// reserves a leading `:` in route syntax, so `:add` cannot be a literal route segment).
+    fn add_actions(
+        mut self,
+        path: &'static str,
+        actions: &[&str],
+        handler: MethodRouter<AppState>,
+    ) -> Self {
+        let prefix = path.trim_end_matches("{action}");
+        for action in actions {
+            self.served.push(ServedRoute {
+                method: "POST",
+                path: format!("{prefix}{action}"),
+            });
+        }
+        self.router = self.router.route(path, handler);
+        self
+    }
+}
+
+/// Every route of the emulator and the list of (method, path) it serves. Chat routes take a
+/// bearer user token, identity routes the access-key signature, `/_emulator` routes nothing.
+pub fn routes(state: AppState) -> (Router, Vec<ServedRoute>) {
+    let chat = Routes::new()
+        .add(
             "/chat/threads",
+            &["POST", "GET"],
             post(threads::create_chat_thread).get(threads::list_chat_threads),
         )
-        .route(
+        .add(
             "/chat/threads/{chat_thread_id}",
+            &["GET", "PATCH", "DELETE"],
             get(threads::get_chat_thread_properties)
                 .patch(threads::update_chat_thread_properties)
                 .delete(threads::delete_chat_thread),
         )
-        .route(
+        .add(
             "/chat/threads/{chat_thread_id}/messages",
+            &["POST", "GET"],
             post(messages::send_chat_message).get(messages::list_chat_messages),
         )
-        .route(
+        .add(
             "/chat/threads/{chat_thread_id}/messages/{chat_message_id}",
+            &["GET", "PATCH", "DELETE"],
             get(messages::get_chat_message)
                 .patch(messages::update_chat_message)
                 .delete(messages::delete_chat_message),
         )
-        .route(
+        .add(
             "/chat/threads/{chat_thread_id}/participants",
+            &["GET"],
             get(participants::list_chat_participants),
         )
-        // `:add` and `:remove` are literal segments; axum 0.8 reserves a leading `:` in route
-        // syntax, so the segment is captured and dispatched on.
-        .route(
+        .add_actions(
             "/chat/threads/{chat_thread_id}/participants/{action}",
+            &[":add", ":remove"],
             post(participants::participants_action),
         )
-        .route(
+        .add(
             "/chat/threads/{chat_thread_id}/readReceipts",
+            &["POST", "GET"],
             post(read_receipts::send_chat_read_receipt).get(read_receipts::list_chat_read_receipts),
         )
-        .route(
+        .add(
             "/chat/threads/{chat_thread_id}/typing",
+            &["POST"],
             post(read_receipts::send_typing_notification),
-        )
-        .layer(supported_versions(
-            versions::CHAT_VERSIONS.iter().map(|v| v.name),
-        ));
+        );
 
-    let identity = Router::new()
-        .route("/identities", post(identity::create))
-        .route(
+    let identity = Routes::new()
+        .add("/identities", &["POST"], post(identity::create))
+        .add(
             "/identities/{id}",
+            &["GET", "DELETE"],
             get(identity::get).delete(identity::delete),
         )
-        .route("/identities/{id}/{action}", post(identity::identity_action))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            require_access_key,
-        ))
-        .layer(supported_versions(
-            versions::IDENTITY_VERSIONS.iter().copied(),
-        ));
+        .add_actions(
+            "/identities/{id}/{action}",
+            &[":issueAccessToken", ":revokeAccessTokens"],
+            post(identity::identity_action),
+        );
 
-    let emulator = Router::new()
-        .route("/_emulator/health", get(emulator::health))
-        .route("/_emulator/ca.pem", get(emulator::ca_pem));
+    let emulator = Routes::new()
+        .add("/_emulator/health", &["GET"], get(emulator::health))
+        .add("/_emulator/ca.pem", &["GET"], get(emulator::ca_pem));
 
-    Router::new()
-        .merge(chat)
-        .merge(identity)
-        .merge(emulator)
+    let router = Router::new()
+        .merge(chat.router.layer(supported_versions(
+            versions::CHAT_VERSIONS.iter().map(|v| v.name),
+        )))
+        .merge(
+            identity
+                .router
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    require_access_key,
+                ))
+                .layer(supported_versions(
+                    versions::IDENTITY_VERSIONS.iter().copied(),
+                )),
+        )
+        .merge(emulator.router)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
+        .with_state(state);
+    let served = [chat.served, identity.served, emulator.served].concat();
+    (router, served)
+}
+
+/// Every route of the emulator.
+pub fn router(state: AppState) -> Router {
+    routes(state).0
 }
 
 fn supported_versions(
@@ -123,8 +203,13 @@ fn supported_versions(
     )
 }
 
-async fn not_found() -> ApiError {
-    ApiError::NotFound("The requested resource was not found.".to_owned())
+async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    no_route(method.as_str(), uri.path())
+}
+
+/// The 404 for a request that no route serves.
+pub fn no_route(method: &str, path: &str) -> ApiError {
+    ApiError::NotFound(format!("No route matches {method} {path}."))
 }
 
 async fn method_not_allowed() -> ApiError {

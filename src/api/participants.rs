@@ -64,8 +64,9 @@ pub async fn participants_action(
     match action.as_str() {
         ":add" => add_chat_participants(state, version, user, thread_id, body).await,
         ":remove" => remove_chat_participant(state, user, thread_id, body).await,
-        _ => Err(ApiError::NotFound(
-            "The requested resource was not found.".to_owned(),
+        _ => Err(super::no_route(
+            "POST",
+            &format!("/chat/threads/{thread_id}/participants/{action}"),
         )),
     }
 }

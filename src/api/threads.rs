@@ -277,23 +277,21 @@ pub async fn list_chat_threads(
         )
         .await?;
     let mut body = json!({ "value": rows.iter().map(render::thread_item).collect::<Vec<_>>() });
-    if more {
-        if let Some(last) = rows.last() {
-            let mut params = vec![
-                (
-                    "syncState",
-                    encode_cursor(&ThreadCursor {
-                        at: last.last_message_at,
-                        id: last.id.clone(),
-                    }),
-                ),
-                ("maxPageSize", page.max_page_size.to_string()),
-            ];
-            if let Some(start) = page.start_time_text {
-                params.push(("startTime", start));
-            }
-            body["nextLink"] = json!(next_link(&base, "/chat/threads", &params, version.name));
+    if more && let Some(last) = rows.last() {
+        let mut params = vec![
+            (
+                "syncState",
+                encode_cursor(&ThreadCursor {
+                    at: last.last_message_at,
+                    id: last.id.clone(),
+                }),
+            ),
+            ("maxPageSize", page.max_page_size.to_string()),
+        ];
+        if let Some(start) = page.start_time_text {
+            params.push(("startTime", start));
         }
+        body["nextLink"] = json!(next_link(&base, "/chat/threads", &params, version.name));
     }
     Ok(json_response(StatusCode::OK, &body))
 }

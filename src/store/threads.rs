@@ -79,14 +79,14 @@ impl Store {
         now: i64,
     ) -> Result<CreateOutcome, sqlx::Error> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        if let Some(key) = idempotency {
-            if let Some((hash, body)) = super::idempotency::lookup(&mut tx, key).await? {
-                return Ok(if hash == key.request_hash {
-                    CreateOutcome::Replayed { body }
-                } else {
-                    CreateOutcome::Conflict
-                });
-            }
+        if let Some(key) = idempotency
+            && let Some((hash, body)) = super::idempotency::lookup(&mut tx, key).await?
+        {
+            return Ok(if hash == key.request_hash {
+                CreateOutcome::Replayed { body }
+            } else {
+                CreateOutcome::Conflict
+            });
         }
         sqlx::query(
             "INSERT INTO threads (id, topic, created_at, created_by, metadata, retention_policy, last_message_at)

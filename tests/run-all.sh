@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The one test command: every test of the project, from a fresh clone.
+#
+#   1. formatting and lints (cargo fmt --check, cargo clippy -D warnings);
+#   2. Rust unit, store and HTTP-contract tests (cargo test);
+#   3. the official Python and JavaScript SDKs, pinned (tests/sdk/*), against a running emulator
+#      over HTTPS, trusting its CA through the standard environment variables only.
+#
+# Needs: a Rust toolchain, python3 with venv/pip, node and npm, and access to crates.io, PyPI and
+# the npm registry for the first run. Exits non-zero if any step fails.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --locked --all-targets -- -D warnings
+
+step "cargo test"
+cargo test --locked
+
+step "start the emulator for the SDK suites"
+cargo build --locked --quiet
+work="$(mktemp -d)"
+log="$work/emulator.log"
+./target/debug/acs-chat-emulator --data-dir "$work/data" --in-memory \
+    --https-port 0 --http-port 0 --bind 127.0.0.1 >"$log" 2>&1 &
+emulator=$!
+cleanup() {
+    kill "$emulator" 2>/dev/null || true
+    wait "$emulator" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The banner names the ports chosen; wait for it (the listeners are bound before it prints).
+for _ in $(seq 1 100); do
+    grep -q "connection string:" "$log" && break
+    kill -0 "$emulator" 2>/dev/null || { cat "$log"; echo "the emulator exited early" >&2; exit 1; }
+    sleep 0.1
+done
+connection_string="$(sed -n 's/^ *connection string: *//p' "$log")"
+[ -n "$connection_string" ] || { cat "$log"; echo "no connection string in the banner" >&2; exit 1; }
+echo "$connection_string"
+
+export ACS_CONNECTION_STRING="$connection_string"
+export REQUESTS_CA_BUNDLE="$work/data/ca.pem" SSL_CERT_FILE="$work/data/ca.pem" NODE_EXTRA_CA_CERTS="$work/data/ca.pem"
+
+status=0
+step "official Python SDK (azure-communication-chat 1.3.0, azure-communication-identity 1.5.0)"
+bash tests/sdk/python/run.sh || status=1
+
+step "official JavaScript SDK (@azure/communication-chat 1.6.0, @azure/communication-identity 1.3.1)"
+bash tests/sdk/js/run.sh || status=1
+
+if [ "$status" -ne 0 ]; then
+    echo "emulator log (last 50 lines):"
+    tail -n 50 "$log"
+fi
+exit "$status"
