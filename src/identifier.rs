@@ -24,7 +24,10 @@ pub fn check_thread_id(id: &str) -> ApiResult<()> {
     let well_formed = id.len() <= 256
         && id.starts_with("19:")
         && id.contains("@thread")
-        && !id.chars().any(|c| c.is_whitespace() || c.is_control());
+        // Characters that would break the id's place in a path or a nextLink.
+        && !id
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | '?' | '#' | '%'));
     if well_formed {
         Ok(())
     } else {

@@ -9,8 +9,6 @@ pub struct ChatVersion {
     pub name: &'static str,
     /// Message `metadata` (send, get, update): 2021-09-07 and later.
     pub message_metadata: bool,
-    /// Typing notification body with `senderDisplayName`: 2021-09-07 and later.
-    pub typing_body: bool,
     /// `ChatMessageContent.attachments`: 2023-11-07 and later.
     pub attachments: bool,
     /// Thread `metadata` and `retentionPolicy`, participant `metadata`: 2025-03-15.
@@ -21,7 +19,6 @@ const fn chat(name: &'static str, level: u8) -> ChatVersion {
     ChatVersion {
         name,
         message_metadata: level >= 1,
-        typing_body: level >= 1,
         attachments: level >= 2,
         thread_metadata: level >= 4,
     }
@@ -37,19 +34,35 @@ pub const CHAT_VERSIONS: &[ChatVersion] = &[
     chat("2025-03-15", 4),
 ];
 
-/// Identity versions served, oldest first. Both identity SDKs send 2023-10-01. The core
-/// operations (create, token, revoke, delete) are the same in all of them; `GET /identities/{id}`
-/// exists only in 2025-06-30.
-pub const IDENTITY_VERSIONS: &[&str] = &[
-    "2021-03-07",
-    "2022-06-01",
-    "2022-10-01",
-    "2023-10-01",
-    "2025-06-30",
-];
+/// What one Identity api-version offers. The core operations (create, token, revoke, delete)
+/// are the same in all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdentityVersion {
+    /// The `api-version` value.
+    pub name: &'static str,
+    /// Scopes `chat.join`, `chat.join.limited`, `voip.join` (2023-10-01 and later; before, only
+    /// `chat` and `voip`).
+    pub join_scopes: bool,
+    /// `GET /identities/{id}` (2025-06-30).
+    pub get_identity: bool,
+}
 
-/// The first Identity version with `GET /identities/{id}`.
-pub const IDENTITY_GET_SINCE: &str = "2025-06-30";
+const fn identity(name: &'static str, join_scopes: bool, get_identity: bool) -> IdentityVersion {
+    IdentityVersion {
+        name,
+        join_scopes,
+        get_identity,
+    }
+}
+
+/// Identity versions served, oldest first. Both identity SDKs send 2023-10-01.
+pub const IDENTITY_VERSIONS: &[IdentityVersion] = &[
+    identity("2021-03-07", false, false),
+    identity("2022-06-01", false, false),
+    identity("2022-10-01", false, false),
+    identity("2023-10-01", true, false),
+    identity("2025-06-30", true, true),
+];
 
 /// Looks up a Chat version by its exact name.
 pub fn chat_version(name: &str) -> Option<&'static ChatVersion> {
@@ -57,8 +70,8 @@ pub fn chat_version(name: &str) -> Option<&'static ChatVersion> {
 }
 
 /// Looks up an Identity version by its exact name.
-pub fn identity_version(name: &str) -> Option<&'static str> {
-    IDENTITY_VERSIONS.iter().copied().find(|v| *v == name)
+pub fn identity_version(name: &str) -> Option<&'static IdentityVersion> {
+    IDENTITY_VERSIONS.iter().find(|v| v.name == name)
 }
 
 /// The `api-supported-versions` header value for a list of version names.

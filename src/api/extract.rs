@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::app::AppState;
 use crate::clock::{Micros, parse_wire};
 use crate::error::{ApiError, ApiResult};
-use crate::versions::{self, ChatVersion};
+use crate::versions::{self, ChatVersion, IdentityVersion};
 
 /// Largest page any list returns (the documented ListMessages maximum, used for all lists).
 pub const MAX_PAGE_SIZE: u32 = 200;
@@ -69,7 +69,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ChatApi {
 
 /// The Identity api-version of the request (required; unknown versions are a 400).
 #[derive(Debug, Clone, Copy)]
-pub struct IdentityApi(pub &'static str);
+pub struct IdentityApi(pub &'static IdentityVersion);
 
 impl<S: Send + Sync> FromRequestParts<S> for IdentityApi {
     type Rejection = ApiError;
@@ -78,7 +78,10 @@ impl<S: Send + Sync> FromRequestParts<S> for IdentityApi {
         let name = api_version_param(parts)?;
         versions::identity_version(&name)
             .map(IdentityApi)
-            .ok_or_else(|| unsupported(&name, versions::IDENTITY_VERSIONS))
+            .ok_or_else(|| {
+                let names: Vec<&str> = versions::IDENTITY_VERSIONS.iter().map(|v| v.name).collect();
+                unsupported(&name, &names)
+            })
     }
 }
 

@@ -14,13 +14,13 @@ use crate::auth::token::{self, Claims};
 use crate::clock::to_wire_precise;
 use crate::error::{ApiError, ApiResult};
 use crate::identifier::{UserIdKind, classify_user_id, new_user_id};
-use crate::versions::IDENTITY_GET_SINCE;
+use crate::versions::IdentityVersion;
 
 /// Token lifetime bounds and default, in minutes (Identity spec: 60..1440, default 1440).
 const MIN_TOKEN_MINUTES: i64 = 60;
 const MAX_TOKEN_MINUTES: i64 = 1440;
 
-/// Scopes of Identity 2023-10-01 and later; older versions have only `chat` and `voip`.
+/// Token scopes; versions without the join scopes have only `chat` and `voip`.
 const SCOPES: &[&str] = &[
     "chat",
     "voip",
@@ -28,7 +28,7 @@ const SCOPES: &[&str] = &[
     "chat.join.limited",
     "voip.join",
 ];
-const SCOPES_BEFORE_2023_10_01: &[&str] = &["chat", "voip"];
+const SCOPES_WITHOUT_JOIN: &[&str] = &["chat", "voip"];
 
 /// `CommunicationIdentityCreateRequest`.
 #[derive(Debug, Default, Deserialize)]
@@ -46,9 +46,9 @@ pub struct CommunicationIdentityAccessTokenRequest {
     pub expires_in_minutes: Option<i64>,
 }
 
-fn check_scopes(scopes: &[String], version: &str) -> ApiResult<()> {
-    let allowed = if version < "2023-10-01" {
-        SCOPES_BEFORE_2023_10_01
+fn check_scopes(scopes: &[String], version: &IdentityVersion) -> ApiResult<()> {
+    let allowed = if !version.join_scopes {
+        SCOPES_WITHOUT_JOIN
     } else {
         SCOPES
     };
@@ -145,9 +145,10 @@ pub async fn get(
     IdentityApi(version): IdentityApi,
     AcsPath(id): AcsPath<String>,
 ) -> ApiResult<Response> {
-    if version < IDENTITY_GET_SINCE {
+    if !version.get_identity {
         return Err(ApiError::NotFound(format!(
-            "GET /identities/{{id}} is not part of api-version {version}; it exists from {IDENTITY_GET_SINCE}."
+            "GET /identities/{{id}} is not part of api-version {}.",
+            version.name
         )));
     }
     check_identity_id(&state, &id)?;
@@ -187,12 +188,16 @@ pub async fn identity_action(
     State(state): State<AppState>,
     IdentityApi(version): IdentityApi,
     AcsPath((id, action)): AcsPath<(String, String)>,
-    OptionalJson(request): OptionalJson<CommunicationIdentityAccessTokenRequest>,
+    body: axum::body::Bytes,
 ) -> ApiResult<Response> {
-    check_identity_id(&state, &id)?;
     match action.as_str() {
         // IdentityOperations_IssueAccessToken
         ":issueAccessToken" => {
+            check_identity_id(&state, &id)?;
+            let request: CommunicationIdentityAccessTokenRequest = serde_json::from_slice(&body)
+                .map_err(|e| {
+                    ApiError::bad_request(format!("The request body is not valid: {e}."))
+                })?;
             let scopes = request.scopes.unwrap_or_default();
             if scopes.is_empty() {
                 return Err(ApiError::BadRequest {
@@ -205,8 +210,9 @@ pub async fn identity_action(
             let token = issue_token(&state, &id, &scopes, minutes).await?;
             Ok(json_response(StatusCode::OK, &token))
         }
-        // IdentityOperations_RevokeAccessTokens
+        // IdentityOperations_RevokeAccessTokens: no request body.
         ":revokeAccessTokens" => {
+            check_identity_id(&state, &id)?;
             if !state
                 .store
                 .revoke_tokens(&id, state.clock.now_micros())

@@ -176,7 +176,7 @@ pub fn routes(state: AppState) -> (Router, Vec<ServedRoute>) {
                     require_access_key,
                 ))
                 .layer(supported_versions(
-                    versions::IDENTITY_VERSIONS.iter().copied(),
+                    versions::IDENTITY_VERSIONS.iter().map(|v| v.name),
                 )),
         )
         .merge(emulator.router)
