@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// The documented, well-known development access key (like Azurite's dev account key). It is not
 /// a secret: anyone can read it here. Override it with `--access-key` for anything shared.
@@ -31,8 +31,75 @@ pub enum LogFormat {
 }
 
 /// Local emulator of the Azure Communication Services Chat and Identity APIs.
-#[derive(Clone, Debug, Parser)]
-#[command(name = "acs-chat-emulator", version, about, long_about = None)]
+///
+/// With no subcommand it serves (same as `serve`).
+#[derive(Debug, Parser)]
+#[command(
+    name = "acs-chat-emulator",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: Config,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the emulator (the default).
+    Serve(Config),
+    /// Check a running emulator's health endpoint: exit 0 if healthy, 1 if not (for container
+    /// health checks without curl or a shell).
+    Healthcheck(HealthcheckArgs),
+    /// Print the connection string clients should use.
+    ConnectionString(ConnectionStringArgs),
+}
+
+/// Arguments of `healthcheck`.
+#[derive(Clone, Debug, Args)]
+pub struct HealthcheckArgs {
+    /// Health URL to query (plain http); default: the local HTTP port's /_emulator/health.
+    #[arg(long, env = "ACS_EMULATOR_HEALTHCHECK_URL")]
+    pub url: Option<String>,
+    /// HTTP port of the emulator, used when --url is not given.
+    #[arg(long, env = "ACS_EMULATOR_HTTP_PORT", default_value_t = 8080)]
+    pub http_port: u16,
+    /// Seconds to wait for an answer.
+    #[arg(long, default_value_t = 3)]
+    pub timeout_secs: u64,
+}
+
+/// Arguments of `connection-string`.
+#[derive(Clone, Debug, Args)]
+pub struct ConnectionStringArgs {
+    /// Public base URL (default: https://localhost:<https-port>).
+    #[arg(long, env = "ACS_EMULATOR_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// HTTPS port, used when --public-url is not given.
+    #[arg(long, env = "ACS_EMULATOR_HTTPS_PORT", default_value_t = 8443)]
+    pub https_port: u16,
+    /// Base64 access key (default: the well-known development key).
+    #[arg(long, env = "ACS_EMULATOR_ACCESS_KEY", default_value = DEFAULT_ACCESS_KEY, hide_default_value = true)]
+    pub access_key: String,
+}
+
+impl ConnectionStringArgs {
+    /// `endpoint=<url>/;accesskey=<key>`.
+    pub fn connection_string(&self) -> String {
+        let endpoint = match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("https://localhost:{}", self.https_port),
+        };
+        format!("endpoint={endpoint}/;accesskey={}", self.access_key)
+    }
+}
+
+/// Settings of the server (`serve`, or no subcommand).
+#[derive(Clone, Debug, Args)]
 pub struct Config {
     /// HTTPS port (0 picks a free port). The official SDKs need HTTPS.
     #[arg(long, env = "ACS_EMULATOR_HTTPS_PORT", default_value_t = 8443)]

@@ -6,6 +6,7 @@
 //! - `auth`: bearer user tokens (`AcsUser`) and access-key signatures.
 //! - `store`: all SQL (SQLite via sqlx). `versions`: the api-version tables.
 //! - `identifier`, `clock`, `tls`, `error`: ids, time, certificates, the ACS error body.
+//! - `healthcheck`: the client side of the `healthcheck` subcommand.
 
 pub mod api;
 pub mod app;
@@ -13,6 +14,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod healthcheck;
 pub mod identifier;
 pub mod store;
 pub mod telemetry;

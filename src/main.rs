@@ -4,13 +4,35 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use acs_chat_emulator::clock::SystemClock;
-use acs_chat_emulator::config::Config;
-use acs_chat_emulator::{App, build_app, telemetry};
+use acs_chat_emulator::config::{Cli, Command, Config};
+use acs_chat_emulator::{App, build_app, healthcheck, telemetry};
 use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = Config::parse();
+    let cli = Cli::parse();
+    let config = match cli.command {
+        None => cli.serve,
+        Some(Command::Serve(config)) => config,
+        Some(Command::Healthcheck(args)) => {
+            let url = args
+                .url
+                .unwrap_or_else(|| format!("http://127.0.0.1:{}/_emulator/health", args.http_port));
+            return match healthcheck::check(&url, std::time::Duration::from_secs(args.timeout_secs))
+                .await
+            {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("unhealthy: {e:#}");
+                    ExitCode::from(1)
+                }
+            };
+        }
+        Some(Command::ConnectionString(args)) => {
+            println!("{}", args.connection_string());
+            return ExitCode::SUCCESS;
+        }
+    };
     telemetry::init_tracing(config.log_format);
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
