@@ -24,8 +24,10 @@ use crate::config::Config;
 use crate::store::Store;
 use crate::tls::{self, TlsMaterial};
 
-/// Largest request body accepted (a 28 KB message fits with room to spare).
-const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Largest request body accepted by the service routes (a 28 KB message fits with room to spare).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Largest state document `PUT /_emulator/state` accepts.
+pub const MAX_STATE_BYTES: usize = 512 * 1024 * 1024;
 
 /// Everything handlers share; cheap to clone.
 #[derive(Clone)]
@@ -36,6 +38,16 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// PEM that clients should trust (served at `/_emulator/ca.pem`).
     pub trust_pem: Arc<String>,
+    /// Facts about this run, for `/_emulator/info`.
+    pub runtime: Arc<Runtime>,
+}
+
+/// Facts about the running process.
+#[derive(Debug)]
+pub struct Runtime {
+    pub started: Instant,
+    pub https_addr: SocketAddr,
+    pub http_addr: SocketAddr,
 }
 
 /// A built emulator: state, bound listeners and TLS material, ready to serve.
@@ -68,16 +80,22 @@ pub async fn build_app(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         .context("opening the database")?;
     let https_listener = bind(config.bind, config.https_port).context("binding the HTTPS port")?;
     let http_listener = bind(config.bind, config.http_port).context("binding the HTTP port")?;
+    let runtime = Runtime {
+        started: Instant::now(),
+        https_addr: https_listener.local_addr()?,
+        http_addr: http_listener.local_addr()?,
+    };
     let state = AppState {
         store,
         keys: Arc::new(keys),
         clock,
         trust_pem: Arc::new(tls.trust_pem.clone()),
         config: Arc::new(config),
+        runtime: Arc::new(runtime),
     };
     Ok(App {
-        https_addr: https_listener.local_addr()?,
-        http_addr: http_listener.local_addr()?,
+        https_addr: state.runtime.https_addr,
+        http_addr: state.runtime.http_addr,
         state,
         tls,
         https_listener,

@@ -112,3 +112,52 @@ mod tests {
         assert_eq!(parse_wire("yesterday"), None);
     }
 }
+
+/// Serde for instants in state documents: RFC 3339 with microseconds, lossless both ways.
+pub mod serde_instant {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::macros::format_description;
+
+    use super::{Micros, datetime, parse_wire};
+
+    /// `2026-11-26T23:12:23.123456Z`.
+    pub fn format(micros: Micros) -> String {
+        let format = format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+        );
+        datetime(micros).format(&format).unwrap_or_default()
+    }
+
+    pub fn serialize<S: Serializer>(micros: &Micros, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(*micros))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Micros, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_wire(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("not an RFC 3339 time: {text}")))
+    }
+
+    /// The same for optional instants (`null` when absent).
+    pub mod option {
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        use super::super::{Micros, parse_wire};
+
+        pub fn serialize<S: Serializer>(micros: &Option<Micros>, s: S) -> Result<S::Ok, S::Error> {
+            match micros {
+                Some(m) => s.serialize_str(&super::format(*m)),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Micros>, D::Error> {
+            match Option::<String>::deserialize(d)? {
+                None => Ok(None),
+                Some(text) => parse_wire(&text).map(Some).ok_or_else(|| {
+                    serde::de::Error::custom(format!("not an RFC 3339 time: {text}"))
+                }),
+            }
+        }
+    }
+}

@@ -34,7 +34,7 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
     /// 500: a database fault; details go to the log only.
     #[error(transparent)]
-    Db(#[from] sqlx::Error),
+    Db(sqlx::Error),
 }
 
 impl ApiError {
@@ -121,6 +121,22 @@ impl IntoResponse for ApiError {
             .headers_mut()
             .insert("x-ms-error-response", HeaderValue::from_static("true"));
         response
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    /// A row that vanished between a handler's checks and its write (a concurrent delete or
+    /// reset) is a 404, not a fault: `fetch_one` finds nothing, or a foreign key has no parent.
+    fn from(error: sqlx::Error) -> Self {
+        let vanished = matches!(error, sqlx::Error::RowNotFound)
+            || error
+                .as_database_error()
+                .is_some_and(|e| e.is_foreign_key_violation());
+        if vanished {
+            ApiError::NotFound("The specified resource was not found.".to_owned())
+        } else {
+            ApiError::Db(error)
+        }
     }
 }
 

@@ -32,7 +32,7 @@ pub fn check_thread_id(id: &str) -> ApiResult<()> {
         Ok(())
     } else {
         Err(ApiError::BadRequest {
-            code: "InvalidThreadId",
+            code: "BadRequest",
             message: format!("Value for ThreadId ({id}) is not valid."),
         })
     }
@@ -45,7 +45,7 @@ pub fn parse_message_id(id: &str) -> ApiResult<i64> {
         .ok()
         .filter(|n| *n > 0)
         .ok_or_else(|| ApiError::BadRequest {
-            code: "InvalidMessageId",
+            code: "BadRequest",
             message: format!("Value for MessageId ({id}) is not valid."),
         })
 }
@@ -64,7 +64,7 @@ pub enum UserIdKind {
 /// service's recorded wording "Identifier format is invalid (…).").
 pub fn classify_user_id(raw_id: &str, resource_id: &str) -> ApiResult<UserIdKind> {
     let invalid = || ApiError::BadRequest {
-        code: "InvalidIdentifier",
+        code: "BadRequest",
         message: format!("Identifier format is invalid ({raw_id})."),
     };
     let rest = raw_id.strip_prefix("8:acs:").ok_or_else(invalid)?;
@@ -125,7 +125,7 @@ impl CommunicationIdentifierModel {
                     .clone()
                     .unwrap_or_else(|| "<no rawId>".to_owned());
                 return Err(ApiError::BadRequest {
-                    code: "InvalidIdentifier",
+                    code: "BadRequest",
                     message: format!(
                         "Identifier format is invalid ({shown}): the emulator's chat threads hold Azure Communication Services users only."
                     ),

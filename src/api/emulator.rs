@@ -1,16 +1,22 @@
-//! The emulator's own endpoints under `/_emulator`: health and the CA certificate. No auth.
+//! The emulator's own endpoints under `/_emulator`: health, info, the CA certificate, state
+//! export/import/reset, and inspection of identities and threads without a user token.
+//! Destructive calls (`reset`, `PUT state`) sit behind `auth::require_admin_key`.
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 use serde_json::json;
 
+use super::extract::{AcsJson, AcsPath};
 use super::json_response;
 use crate::app::AppState;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
+use crate::store::StateDocument;
+use crate::versions;
 
-/// GET /_emulator/health: 200 once the database answers.
+/// Emulator_Health: GET /_emulator/health. 200 once the database answers.
 pub async fn health(State(state): State<AppState>) -> ApiResult<Response> {
     state.store.ping().await?;
     Ok(json_response(
@@ -19,11 +25,141 @@ pub async fn health(State(state): State<AppState>) -> ApiResult<Response> {
     ))
 }
 
-/// GET /_emulator/ca.pem: the certificate clients should trust for the HTTPS listener.
+/// Emulator_CaCertificate: GET /_emulator/ca.pem. The certificate clients should trust.
 pub async fn ca_pem(State(state): State<AppState>) -> Response {
     (
         [(CONTENT_TYPE, "application/x-pem-file")],
         state.trust_pem.as_str().to_owned(),
     )
         .into_response()
+}
+
+/// Emulator_Info: GET /_emulator/info. Version, resource, endpoints, api-versions, uptime.
+pub async fn info(State(state): State<AppState>) -> Response {
+    let runtime = &state.runtime;
+    let https = match &state.config.public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => format!("https://{}", runtime.https_addr),
+    };
+    let body = json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "resourceId": state.config.resource_id,
+        "endpoints": { "https": https, "http": format!("http://{}", runtime.http_addr) },
+        "apiVersions": {
+            "chat": versions::CHAT_VERSIONS.iter().map(|v| v.name).collect::<Vec<_>>(),
+            "identity": versions::IDENTITY_VERSIONS.iter().map(|v| v.name).collect::<Vec<_>>(),
+        },
+        "storage": if state.config.in_memory { "memory" } else { "sqlite" },
+        "auth": if state.config.auth == crate::config::AuthMode::Strict { "strict" } else { "lenient" },
+        "uptimeSeconds": runtime.started.elapsed().as_secs(),
+    });
+    json_response(StatusCode::OK, &body)
+}
+
+/// Query of `reset`.
+#[derive(Debug, Deserialize)]
+pub struct ResetQuery {
+    /// `identities` keeps identities and their token state.
+    pub keep: Option<String>,
+}
+
+/// Emulator_Reset: POST /_emulator/reset[?keep=identities]. All state gone in one transaction.
+pub async fn reset(
+    State(state): State<AppState>,
+    query: Result<Query<ResetQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<StatusCode> {
+    let Query(query) = query?;
+    let keep_identities = match query.keep.as_deref() {
+        None => false,
+        Some("identities") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "keep={other} is not supported; use keep=identities."
+            )));
+        }
+    };
+    state.store.reset(keep_identities).await?;
+    tracing::info!(keep_identities, "state reset");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Emulator_ExportState: GET /_emulator/state. The whole state as one JSON document.
+pub async fn export_state(State(state): State<AppState>) -> ApiResult<Response> {
+    let document = state.store.export_state().await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::to_value(document).map_err(anyhow::Error::from)?,
+    ))
+}
+
+/// Emulator_ImportState: PUT /_emulator/state. Replaces the whole state with the document;
+/// an invalid document is a 400 and changes nothing.
+pub async fn import_state(
+    State(state): State<AppState>,
+    AcsJson(document): AcsJson<StateDocument>,
+) -> ApiResult<StatusCode> {
+    document
+        .validate()
+        .map_err(|e| ApiError::bad_request(format!("The state document is not valid: {e}.")))?;
+    state
+        .store
+        .import_state(&document)
+        .await
+        .map_err(|e| match e.as_database_error() {
+            // Constraints the validation does not repeat (e.g. a participant row of a thread that
+            // the document lists twice) are still the client's mistake.
+            Some(db)
+                if db.is_unique_violation()
+                    || db.is_foreign_key_violation()
+                    || db.is_check_violation() =>
+            {
+                ApiError::bad_request(format!(
+                    "The state document is not consistent: {}.",
+                    db.message()
+                ))
+            }
+            _ => ApiError::Db(e),
+        })?;
+    tracing::info!(
+        identities = document.identities.len(),
+        threads = document.threads.len(),
+        "state imported"
+    );
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Emulator_ListIdentities: GET /_emulator/identities. Identities with their token state.
+pub async fn list_identities(State(state): State<AppState>) -> ApiResult<Response> {
+    let document = state.store.export_state().await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "value": document.identities }),
+    ))
+}
+
+/// Emulator_ListThreads: GET /_emulator/threads. Every thread with participants, messages and
+/// read receipts, deleted ones included.
+pub async fn list_threads(State(state): State<AppState>) -> ApiResult<Response> {
+    let document = state.store.export_state().await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "value": document.threads }),
+    ))
+}
+
+/// Emulator_GetThread: GET /_emulator/threads/{chatThreadId}.
+pub async fn get_thread(
+    State(state): State<AppState>,
+    AcsPath(thread_id): AcsPath<String>,
+) -> ApiResult<Response> {
+    let document = state.store.export_state().await?;
+    let thread = document
+        .threads
+        .into_iter()
+        .find(|t| t.id == thread_id)
+        .ok_or_else(super::thread_not_found)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::to_value(thread).map_err(anyhow::Error::from)?,
+    ))
 }

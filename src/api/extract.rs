@@ -180,8 +180,6 @@ fn undouble_port(host: &str) -> &str {
 #[derive(Debug, Clone)]
 pub struct PageQuery {
     pub max_page_size: u32,
-    /// Whether the client gave `maxPageSize` (then nextLinks repeat it).
-    pub explicit_page_size: bool,
     pub start_time: Option<Micros>,
     /// `startTime` as the client wrote it, for nextLinks.
     pub start_time_text: Option<String>,
@@ -195,7 +193,6 @@ impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let mut page = PageQuery {
             max_page_size: MAX_PAGE_SIZE,
-            explicit_page_size: false,
             start_time: None,
             start_time_text: None,
             skip: 0,
@@ -204,15 +201,15 @@ impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
         for (key, value) in query_pairs(parts)? {
             match key.as_str() {
                 "maxPageSize" => {
-                    let size: i64 = value
+                    // int32 in the spec: anything larger is not a valid value.
+                    let size: i32 = value
                         .parse()
                         .map_err(|_| invalid_param("maxPageSize", &value))?;
                     if size < 1 {
                         return Err(invalid_param("maxPageSize", &value));
                     }
                     // Larger requests are served at the documented maximum.
-                    page.max_page_size = size.min(i64::from(MAX_PAGE_SIZE)) as u32;
-                    page.explicit_page_size = true;
+                    page.max_page_size = (size as u32).min(MAX_PAGE_SIZE);
                 }
                 "startTime" => {
                     page.start_time =
@@ -232,7 +229,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
 
 fn invalid_param(name: &str, value: &str) -> ApiError {
     ApiError::BadRequest {
-        code: "InvalidParameter",
+        code: "BadRequest",
         message: format!("Value for {name} ({value}) is not valid."),
     }
 }

@@ -55,7 +55,7 @@ fn check_scopes(scopes: &[String], version: &IdentityVersion) -> ApiResult<()> {
     for scope in scopes {
         if !allowed.contains(&scope.as_str()) {
             return Err(ApiError::BadRequest {
-                code: "ValidationError",
+                code: "BadRequest",
                 message: format!(
                     "Scope '{scope}' is not valid; valid scopes are: {}.",
                     allowed.join(", ")
@@ -70,7 +70,7 @@ fn check_minutes(minutes: Option<i64>) -> ApiResult<i64> {
     let minutes = minutes.unwrap_or(MAX_TOKEN_MINUTES);
     if !(MIN_TOKEN_MINUTES..=MAX_TOKEN_MINUTES).contains(&minutes) {
         return Err(ApiError::BadRequest {
-            code: "ValidationError",
+            code: "BadRequest",
             message: format!(
                 "The expiresInMinutes value ({minutes}) is out of range: it must be between {MIN_TOKEN_MINUTES} and {MAX_TOKEN_MINUTES} minutes."
             ),
@@ -201,7 +201,7 @@ pub async fn identity_action(
             let scopes = request.scopes.unwrap_or_default();
             if scopes.is_empty() {
                 return Err(ApiError::BadRequest {
-                    code: "ValidationError",
+                    code: "BadRequest",
                     message: "At least one scope is required.".to_owned(),
                 });
             }

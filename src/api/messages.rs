@@ -41,7 +41,7 @@ pub struct UpdateChatMessageRequest {
 fn check_content_size(content: &str) -> ApiResult<()> {
     if content.len() > MAX_MESSAGE_BYTES {
         return Err(ApiError::BadRequest {
-            code: "MessageTooLarge",
+            code: "BadRequest",
             message: format!(
                 "The message content is {} bytes; the limit is {MAX_MESSAGE_BYTES} bytes.",
                 content.len()

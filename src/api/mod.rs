@@ -14,17 +14,18 @@ pub mod threads;
 use std::collections::BTreeMap;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::header::{CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, get, post, put};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::app::AppState;
-use crate::auth::{AcsUser, require_access_key};
+use crate::auth::{AcsUser, require_access_key, require_admin_key};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{ParticipantRow, ThreadAccess, ThreadRow};
 use crate::versions;
@@ -162,7 +163,28 @@ pub fn routes(state: AppState) -> (Router, Vec<ServedRoute>) {
 
     let emulator = Routes::new()
         .add("/_emulator/health", &["GET"], get(emulator::health))
-        .add("/_emulator/ca.pem", &["GET"], get(emulator::ca_pem));
+        .add("/_emulator/info", &["GET"], get(emulator::info))
+        .add("/_emulator/ca.pem", &["GET"], get(emulator::ca_pem))
+        .add(
+            "/_emulator/identities",
+            &["GET"],
+            get(emulator::list_identities),
+        )
+        .add("/_emulator/threads", &["GET"], get(emulator::list_threads))
+        .add(
+            "/_emulator/threads/{chat_thread_id}",
+            &["GET"],
+            get(emulator::get_thread),
+        )
+        .add("/_emulator/state", &["GET"], get(emulator::export_state));
+    // Destructive: the access key is required.
+    let admin = Routes::new()
+        .add("/_emulator/reset", &["POST"], post(emulator::reset))
+        .add(
+            "/_emulator/state",
+            &["PUT"],
+            put(emulator::import_state).layer(DefaultBodyLimit::max(crate::app::MAX_STATE_BYTES)),
+        );
 
     let router = Router::new()
         .merge(chat.router.layer(supported_versions(
@@ -180,10 +202,14 @@ pub fn routes(state: AppState) -> (Router, Vec<ServedRoute>) {
                 )),
         )
         .merge(emulator.router)
+        .merge(admin.router.route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_admin_key,
+        )))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);
-    let served = [chat.served, identity.served, emulator.served].concat();
+    let served = [chat.served, identity.served, emulator.served, admin.served].concat();
     (router, served)
 }
 
@@ -283,7 +309,7 @@ pub fn check_metadata_size<'a>(
     let size: usize = pairs.map(|(k, v)| k.len() + v.map_or(0, String::len)).sum();
     if size > MAX_METADATA_BYTES {
         return Err(ApiError::BadRequest {
-            code: "MetadataTooLarge",
+            code: "BadRequest",
             message: format!(
                 "The total size of metadata ({size} bytes) exceeds the limit of {MAX_METADATA_BYTES} bytes."
             ),

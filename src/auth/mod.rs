@@ -152,8 +152,8 @@ impl FromRequestParts<AppState> for AcsUser {
     }
 }
 
-/// Middleware for access-key routes: verifies the HMAC signature (unless `--auth lenient`)
-/// and passes the request on with its body intact.
+/// Middleware for access-key routes (identity): verifies the HMAC signature (unless
+/// `--auth lenient`) and passes the request on with its body intact.
 pub async fn require_access_key(
     State(state): State<AppState>,
     request: Request,
@@ -162,21 +162,70 @@ pub async fn require_access_key(
     if state.config.auth == AuthMode::Lenient {
         return next.run(request).await;
     }
+    match verified(&state, request, MAX_SIGNED_BODY).await {
+        Ok(request) => next.run(request).await,
+        Err(error) => error.into_response(),
+    }
+}
+
+/// Middleware for the emulator's destructive routes: the access key either as
+/// `Authorization: Bearer <access key>` (for curl) or as an HMAC signature like the identity
+/// API's (for SDK-style clients). Skipped with `--auth lenient`.
+pub async fn require_admin_key(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if state.config.auth == AuthMode::Lenient {
+        return next.run(request).await;
+    }
+    let bearer = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    if let Some(key) = bearer {
+        // Compare MACs of both, so the comparison takes the same time wherever they differ.
+        let mac = |text: &[u8]| {
+            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&state.keys.token_secret)
+                .expect("BUG: HMAC takes keys of any length");
+            mac.update(text);
+            mac.finalize().into_bytes()
+        };
+        return if mac(key.as_bytes()) == mac(state.config.access_key.trim().as_bytes()) {
+            next.run(request).await
+        } else {
+            tracing::debug!("admin call with a wrong access key");
+            ApiError::Unauthorized("Request is not authorized.".to_owned()).into_response()
+        };
+    }
+    match verified(&state, request, crate::app::MAX_STATE_BYTES).await {
+        Ok(request) => next.run(request).await,
+        Err(error) => error.into_response(),
+    }
+}
+
+/// Reads the body (up to `limit` bytes), checks the HMAC signature, and gives the request back
+/// with its body.
+async fn verified(state: &AppState, request: Request, limit: usize) -> Result<Request, ApiError> {
     let (parts, body) = request.into_parts();
-    let body = match axum::body::to_bytes(body, MAX_SIGNED_BODY).await {
-        Ok(bytes) => bytes,
-        Err(_) => return ApiError::bad_request("The request body is too large.").into_response(),
-    };
+    let body = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::bad_request("The request body is too large."))?;
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
     let host = header(HOST.as_str())
         .map(str::to_owned)
         .or_else(|| parts.uri.authority().map(|a| a.to_string()))
         .unwrap_or_default();
-    let path_and_query = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
+    let path_and_query = match parts.extensions.get::<crate::app::RawPathAndQuery>() {
+        Some(raw) => raw.0.as_str(),
+        None => parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/"),
+    };
     let signed = hmac::SignedRequest {
         method: parts.method.as_str(),
         path_and_query,
@@ -188,7 +237,9 @@ pub async fn require_access_key(
     };
     if let Err(reason) = hmac::verify(&signed, &state.keys.access_key) {
         tracing::debug!(%reason, "access-key signature refused");
-        return ApiError::Unauthorized("Request is not authorized.".to_owned()).into_response();
+        return Err(ApiError::Unauthorized(
+            "Request is not authorized.".to_owned(),
+        ));
     }
-    next.run(Request::from_parts(parts, Body::from(body))).await
+    Ok(Request::from_parts(parts, Body::from(body)))
 }

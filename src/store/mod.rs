@@ -8,6 +8,7 @@ mod identities;
 mod messages;
 mod participants;
 mod receipts;
+mod state;
 mod threads;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,10 @@ pub use identities::IdentityRow;
 pub use messages::{MessageContent, MessageRow, MessagesPage, NewMessage, ParticipantSnapshot};
 pub use participants::{AddOutcome, NewParticipant, ParticipantRow};
 pub use receipts::ReadReceiptRow;
+pub use state::{
+    IdentityState, MessageState, ParticipantState, ReadReceiptState, RepeatabilityState,
+    STATE_FORMAT, StateDocument, ThreadState,
+};
 pub use threads::{CreateOutcome, NewThread, ThreadAccess, ThreadRow, ThreadUpdate};
 
 /// The embedded migrations (`migrations/`).
@@ -92,7 +97,7 @@ impl Store {
 }
 
 /// Serialises a metadata map for a TEXT column.
-fn metadata_to_text(metadata: &Metadata) -> String {
+pub(crate) fn metadata_to_text(metadata: &Metadata) -> String {
     serde_json::to_string(metadata).unwrap_or_else(|_| "{}".to_owned())
 }
 

@@ -1,0 +1,15 @@
+//! HTTP contract tests: a real emulator on port 0 (plain HTTP listener, plus HTTPS where TLS is
+//! the point), driven with reqwest. One integration binary; one module per resource.
+
+mod helpers;
+
+mod emulator;
+mod errors;
+mod identity;
+mod messages;
+mod participants;
+mod persistence;
+mod receipts;
+mod smoke;
+mod threads;
+mod tls;
