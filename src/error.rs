@@ -23,9 +23,6 @@ pub enum ApiError {
     /// 404: the addressed thing does not exist.
     #[error("{0}")]
     NotFound(String),
-    /// 409: conflicts with an earlier request (repeatability id reused with another body).
-    #[error("{0}")]
-    Conflict(String),
     /// 405: the route exists with another method.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -53,7 +50,6 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Internal(_) | ApiError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -67,7 +63,6 @@ impl ApiError {
             ApiError::Unauthorized(_) => "Unauthorized",
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::NotFound(_) => "NotFound",
-            ApiError::Conflict(_) => "Conflict",
             ApiError::MethodNotAllowed => "MethodNotAllowed",
             ApiError::Internal(_) | ApiError::Db(_) => "InternalError",
         }

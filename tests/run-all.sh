@@ -4,7 +4,9 @@
 #   1. formatting and lints (cargo fmt --check, cargo clippy -D warnings);
 #   2. Rust unit, store and HTTP-contract tests (cargo test);
 #   3. the official Python and JavaScript SDKs, pinned (tests/sdk/*), against a running emulator
-#      over HTTPS, trusting its CA through the standard environment variables only.
+#      over HTTPS, trusting its CA through the standard environment variables only: our own
+#      scenarios (tests/sdk/python, tests/sdk/js) and the Python SDKs' own e2e suites
+#      (tests/sdk/python-e2e).
 #
 # Needs: a Rust toolchain, python3 with venv/pip, node and npm, and access to crates.io, PyPI and
 # the npm registry for the first run. Exits non-zero if any step fails.
@@ -54,6 +56,9 @@ export REQUESTS_CA_BUNDLE="$work/data/ca.pem" SSL_CERT_FILE="$work/data/ca.pem" 
 status=0
 step "official Python SDK (azure-communication-chat 1.3.0, azure-communication-identity 1.5.0)"
 bash tests/sdk/python/run.sh || status=1
+
+step "the Python SDKs' own test suites (tests/ of the azure-communication-chat 1.3.0 and -identity 1.5.0 sdists), live against the emulator"
+bash tests/sdk/python-e2e/run.sh || status=1
 
 step "official JavaScript SDK (@azure/communication-chat 1.6.0, @azure/communication-identity 1.3.1)"
 bash tests/sdk/js/run.sh || status=1

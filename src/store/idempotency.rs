@@ -8,22 +8,21 @@ use sqlx::SqliteConnection;
 pub struct IdempotencyKey {
     pub caller_id: String,
     pub request_id: String,
-    /// Hash of the request body: the same id with another body is a conflict.
+    /// Hash of the first request's body, kept for inspection (a repeat is replayed whatever
+    /// its body).
     pub request_hash: String,
 }
 
-/// The stored `(request_hash, body)` for this key, if any.
+/// The stored first response body for this key, if any.
 pub(super) async fn lookup(
     conn: &mut SqliteConnection,
     key: &IdempotencyKey,
-) -> Result<Option<(String, String)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT request_hash, body FROM idempotency WHERE caller_id = ? AND request_id = ?",
-    )
-    .bind(&key.caller_id)
-    .bind(&key.request_id)
-    .fetch_optional(&mut *conn)
-    .await
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT body FROM idempotency WHERE caller_id = ? AND request_id = ?")
+        .bind(&key.caller_id)
+        .bind(&key.request_id)
+        .fetch_optional(&mut *conn)
+        .await
 }
 
 /// Stores the first response for this key.

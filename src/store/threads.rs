@@ -37,10 +37,8 @@ pub struct NewThread {
 pub enum CreateOutcome {
     /// Created now.
     Created,
-    /// The repeatability id was seen before with the same request: the first response body.
+    /// The repeatability id was seen before: the first response body.
     Replayed { body: String },
-    /// The repeatability id was seen before with a different request.
-    Conflict,
 }
 
 /// What a user may do with a thread.
@@ -70,7 +68,7 @@ const THREAD_COLUMNS: &str =
 impl Store {
     /// Creates a thread with the creator and `participants`, and the service's two system
     /// messages: `participantAdded` (everyone, initiator = creator) and `topicUpdated`.
-    /// With a repeatability key, a repeat of the same request returns the first body instead.
+    /// With a repeatability key seen before, returns the first body instead.
     pub async fn create_thread(
         &self,
         thread: &NewThread,
@@ -79,14 +77,13 @@ impl Store {
         now: i64,
     ) -> Result<CreateOutcome, sqlx::Error> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        // A repeat is replayed even when its body differs: the SDK e2e test
+        // `test_create_chat_thread_w_repeatability_request_id`, which passes against the service,
+        // retries with a new `shareHistoryTime` and expects the same thread back.
         if let Some(key) = idempotency
-            && let Some((hash, body)) = super::idempotency::lookup(&mut tx, key).await?
+            && let Some(body) = super::idempotency::lookup(&mut tx, key).await?
         {
-            return Ok(if hash == key.request_hash {
-                CreateOutcome::Replayed { body }
-            } else {
-                CreateOutcome::Conflict
-            });
+            return Ok(CreateOutcome::Replayed { body });
         }
         sqlx::query(
             "INSERT INTO threads (id, topic, created_at, created_by, metadata, retention_policy, last_message_at)

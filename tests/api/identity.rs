@@ -571,3 +571,54 @@ async fn actions_on_unknown_identities_are_404() {
     assert_acs_error(&reply, 404);
     app.stop().await;
 }
+
+/// A JWT shaped like a Microsoft Entra access token (unsigned: the emulator cannot check
+/// Entra's signature offline and does not try).
+fn entra_token(aud: &str, exp: i64) -> String {
+    let b64 = |v: serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    format!(
+        "{}.{}.c2ln",
+        b64(serde_json::json!({"alg": "RS256", "typ": "JWT"})),
+        b64(
+            serde_json::json!({"aud": aud, "exp": exp, "tid": "00000000-0000-0000-0000-000000000000"})
+        )
+    )
+}
+
+#[tokio::test]
+async fn entra_bearer_tokens_for_the_communication_audience_are_accepted() {
+    let app = TestApp::spawn().await;
+    let url = format!(
+        "{}/identities?api-version={IDENTITY_VERSION}",
+        app.http_base
+    );
+    let future = crate::helpers::wall_now_micros() / 1_000_000 + 3600;
+    let good = entra_token("https://communication.azure.com", future);
+    let reply = app
+        .send(
+            Method::POST,
+            &url,
+            &[("authorization", format!("Bearer {good}"))],
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    for bad in [
+        entra_token("https://graph.microsoft.com", future),
+        entra_token("https://communication.azure.com", future - 7200),
+        "not-a-jwt".to_owned(),
+    ] {
+        let reply = app
+            .send(
+                Method::POST,
+                &url,
+                &[("authorization", format!("Bearer {bad}"))],
+                None,
+            )
+            .await;
+        reply.assert_error(401, "Unauthorized");
+    }
+    app.stop().await;
+}
