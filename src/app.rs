@@ -14,14 +14,15 @@ use axum::response::Response;
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
 
+use crate::api::chaos::Operation;
 use crate::api::extract::ListenerScheme;
 use crate::auth::Keys;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::faults::FaultRules;
 use crate::store::Store;
+use crate::throttle::Throttle;
 use crate::tls::{self, TlsMaterial};
 
 /// Largest request body accepted by the service routes (a 28 KB message fits with room to spare).
@@ -40,6 +41,10 @@ pub struct AppState {
     pub trust_pem: Arc<String>,
     /// Facts about this run, for `/_emulator/info`.
     pub runtime: Arc<Runtime>,
+    /// Installed fault rules (`/_emulator/faults`).
+    pub faults: Arc<FaultRules>,
+    /// The service's rate limits, with `--throttle`.
+    pub throttle: Option<Arc<Throttle>>,
 }
 
 /// Facts about the running process.
@@ -80,6 +85,7 @@ pub async fn build_app(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         .context("opening the database")?;
     let https_listener = bind(config.bind, config.https_port).context("binding the HTTPS port")?;
     let http_listener = bind(config.bind, config.http_port).context("binding the HTTP port")?;
+    let config_throttle = config.throttle;
     let runtime = Runtime {
         started: Instant::now(),
         https_addr: https_listener.local_addr()?,
@@ -92,6 +98,8 @@ pub async fn build_app(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         trust_pem: Arc::new(tls.trust_pem.clone()),
         config: Arc::new(config),
         runtime: Arc::new(runtime),
+        faults: Arc::new(FaultRules::default()),
+        throttle: config_throttle.then(|| Arc::new(Throttle::default())),
     };
     Ok(App {
         https_addr: state.runtime.https_addr,
@@ -118,14 +126,52 @@ pub fn router(state: AppState, scheme: &'static str) -> Router {
         .layer(axum::Extension(ListenerScheme(scheme)))
         // Echo the SDK's x-ms-client-request-id (or make one), as the service does.
         .layer(PropagateRequestIdLayer::new(client_request_id.clone()))
-        .layer(
-            TraceLayer::new_for_http().on_response(
-                DefaultOnResponse::new()
-                    .level(Level::INFO)
-                    .latency_unit(tower_http::LatencyUnit::Micros),
-            ),
-        )
+        .layer(middleware::from_fn(access_log))
         .layer(SetRequestIdLayer::new(client_request_id, MakeRequestUuid))
+}
+
+/// One log line per request: method, path, operation, status, latency, caller, request id.
+/// Never the Authorization header or a token: the caller is the identity id the bearer token
+/// names (`8:acs:…`), `access-key` for signed calls, or `-`.
+async fn access_log(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let request_id = request
+        .headers()
+        .get("x-ms-client-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+    let caller = match request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(auth) if auth.starts_with("HMAC-SHA256") => "access-key".to_owned(),
+        Some(auth) => auth
+            .strip_prefix("Bearer ")
+            .and_then(|t| crate::auth::token::decode_unverified(t.trim()).ok())
+            .map_or_else(|| "bearer".to_owned(), |claims| claims.raw_id()),
+        None => "-".to_owned(),
+    };
+    let response = next.run(request).await;
+    let operation = response
+        .extensions()
+        .get::<Operation>()
+        .map_or("-", |o| o.0);
+    tracing::info!(
+        target: "acs_chat_emulator::access",
+        method = %method,
+        path = %path,
+        operation,
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        caller = %caller,
+        request_id = %request_id,
+        "request"
+    );
+    response
 }
 
 /// The request path exactly as the client sent it, before `collapse_slashes` (the access-key

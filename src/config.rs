@@ -157,6 +157,10 @@ pub struct Config {
     /// Log format.
     #[arg(long, env = "ACS_EMULATOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Apply the service's documented rate limits (429 with Retry-After), to test retry logic.
+    #[arg(long, env = "ACS_EMULATOR_THROTTLE", default_value_t = false)]
+    pub throttle: bool,
 }
 
 impl Config {
@@ -176,6 +180,7 @@ impl Config {
             public_url: None,
             auth: AuthMode::Strict,
             log_format: LogFormat::Text,
+            throttle: false,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! - `store`: all SQL (SQLite via sqlx). `versions`: the api-version tables.
 //! - `identifier`, `clock`, `tls`, `error`: ids, time, certificates, the ACS error body.
 //! - `healthcheck`: the client side of the `healthcheck` subcommand.
+//! - `faults`, `throttle`: injected faults and the service's rate limits (applied by `api::chaos`).
 
 pub mod api;
 pub mod app;
@@ -14,10 +15,12 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod faults;
 pub mod healthcheck;
 pub mod identifier;
 pub mod store;
 pub mod telemetry;
+pub mod throttle;
 pub mod tls;
 pub mod versions;
 

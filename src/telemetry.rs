@@ -5,7 +5,7 @@ use tracing_subscriber::EnvFilter;
 use crate::config::LogFormat;
 
 /// Default filter when `RUST_LOG` is unset: the emulator's own events and one line per request.
-const DEFAULT_FILTER: &str = "acs_chat_emulator=info,tower_http=info";
+const DEFAULT_FILTER: &str = "acs_chat_emulator=info";
 
 /// Installs the global subscriber (call once, from `main`).
 pub fn init_tracing(format: LogFormat) {

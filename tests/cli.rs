@@ -168,3 +168,97 @@ fn connection_string_subcommand() {
         "endpoint=https://chat-emulator:8443/;accesskey=a2V5"
     );
 }
+
+/// One raw HTTP/1.1 GET; returns the status line.
+fn http_get(port: &str, path: &str, authorization: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: {authorization}\r\nx-ms-client-request-id: req-42\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    answer.lines().next().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn json_access_log_has_one_line_per_request_and_no_secrets() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log_path = dir.path().join("stderr.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let mut child = Command::new(BIN)
+        .args([
+            "--https-port",
+            "0",
+            "--http-port",
+            "0",
+            "--in-memory",
+            "--log-format",
+            "json",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("binary starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let banner: Vec<String> = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .take_while(|l| !l.contains("NODE_EXTRA_CA_CERTS"))
+        .collect();
+    let running = Running { child, banner };
+    let port = running.http_port();
+
+    // A well-formed token the emulator did not sign: refused, but the log names its identity.
+    let claims = serde_json::json!({
+        "skypeid": "acs:a1b2c3d4-0000-4000-8000-00000000ac5e_someone", "scp": 1792, "csi": "1",
+        "exp": 4_102_444_800_i64, "acsScope": "chat", "resourceId": "a1b2c3d4-0000-4000-8000-00000000ac5e",
+        "resourceLocation": "unitedstates", "iat": 1
+    });
+    let b64 = |v: &serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let token = format!(
+        "{}.{}.c2lnbmF0dXJl",
+        b64(&serde_json::json!({"alg": "HS256"})),
+        b64(&claims)
+    );
+    let status = http_get(
+        &port,
+        "/chat/threads?api-version=2025-03-15",
+        &format!("Bearer {token}"),
+    );
+    assert!(status.contains("401"), "{status}");
+    let status = http_get(&port, "/_emulator/health", "none");
+    assert!(status.contains("200"), "{status}");
+    assert_eq!(running.terminate().code(), Some(0));
+
+    let text = std::fs::read_to_string(&log_path).expect("log");
+    assert!(
+        !text.contains(&token) && !text.contains("c2lnbmF0dXJl"),
+        "tokens are never logged"
+    );
+    let access: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["target"] == "acs_chat_emulator::access")
+        .collect();
+    assert_eq!(access.len(), 2, "one line per request: {text}");
+    let chat = &access[0]["fields"];
+    assert_eq!(chat["operation"], "Chat_ListChatThreads");
+    assert_eq!(chat["status"], 401);
+    assert_eq!(
+        chat["caller"],
+        "8:acs:a1b2c3d4-0000-4000-8000-00000000ac5e_someone"
+    );
+    assert_eq!(chat["request_id"], "req-42");
+    assert_eq!(chat["path"], "/chat/threads");
+    assert!(chat["latency_ms"].as_f64().is_some());
+    assert_eq!(access[1]["fields"]["path"], "/_emulator/health");
+}

@@ -52,6 +52,8 @@ echo "$connection_string"
 
 export ACS_CONNECTION_STRING="$connection_string"
 export REQUESTS_CA_BUNDLE="$work/data/ca.pem" SSL_CERT_FILE="$work/data/ca.pem" NODE_EXTRA_CA_CERTS="$work/data/ca.pem"
+# For tests that start a second emulator of their own (e.g. with --throttle) on the same CA.
+export EMULATOR_BIN="$repo/target/debug/acs-chat-emulator" EMULATOR_DATA_DIR="$work/data"
 
 status=0
 step "official Python SDK (azure-communication-chat 1.3.0, azure-communication-identity 1.5.0)"

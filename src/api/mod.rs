@@ -2,6 +2,7 @@
 //! (access checks, limits, response helpers). Handlers validate, authorize, call the store and
 //! render; they hold no SQL.
 
+pub mod chaos;
 pub mod emulator;
 pub mod extract;
 pub mod identity;
@@ -12,6 +13,7 @@ pub mod render;
 pub mod threads;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -19,7 +21,7 @@ use axum::http::header::{CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post, put};
+use axum::routing::{MethodRouter, delete, get, post, put};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -46,6 +48,34 @@ pub const MAX_METADATA_BYTES: usize = 1024;
 pub struct ServedRoute {
     pub method: &'static str,
     pub path: String,
+    /// The spec's operationId (`Emulator_*` for the emulator's own routes).
+    pub operation: &'static str,
+}
+
+impl ServedRoute {
+    /// Whether a concrete, decoded path is this route's path (`{…}` matches one segment).
+    pub fn matches(&self, method: &str, path: &str) -> bool {
+        if !self.method.eq_ignore_ascii_case(method) {
+            return false;
+        }
+        let mut template = self.path.split('/');
+        let mut actual = path.split('/');
+        loop {
+            match (template.next(), actual.next()) {
+                (None, None) => return true,
+                (Some(t), Some(a)) if t.starts_with('{') || t == a => {}
+                _ => return false,
+            }
+        }
+    }
+}
+
+/// The operationId of a request, from the route table.
+pub fn operation_of(routes: &[ServedRoute], method: &str, path: &str) -> Option<&'static str> {
+    routes
+        .iter()
+        .find(|r| r.matches(method, path))
+        .map(|r| r.operation)
 }
 
 /// Builds a router and the list of what it serves side by side.
@@ -62,36 +92,39 @@ impl Routes {
         }
     }
 
-    /// Adds `path` with a method router serving exactly `methods`.
+    /// Adds `path` with a method router serving exactly these (method, operationId) pairs.
     fn add(
         mut self,
         path: &'static str,
-        methods: &[&'static str],
+        operations: &[(&'static str, &'static str)],
         handler: MethodRouter<AppState>,
     ) -> Self {
-        for method in methods {
+        for (method, operation) in operations {
             self.served.push(ServedRoute {
                 method,
                 path: path.to_owned(),
+                operation,
             });
         }
         self.router = self.router.route(path, handler);
         self
     }
 
-    /// Adds a path ending in an `{action}` capture that serves the literal `actions` (axum 0.8
-    /// reserves a leading `:` in route syntax, so `:add` cannot be a literal route segment).
+    /// Adds a path ending in an `{action}` capture that serves the literal (action,
+    /// operationId) pairs with POST (axum 0.8 reserves a leading `:` in route syntax, so `:add`
+    /// cannot be a literal route segment).
     fn add_actions(
         mut self,
         path: &'static str,
-        actions: &[&str],
+        actions: &[(&str, &'static str)],
         handler: MethodRouter<AppState>,
     ) -> Self {
         let prefix = path.trim_end_matches("{action}");
-        for action in actions {
+        for (action, operation) in actions {
             self.served.push(ServedRoute {
                 method: "POST",
                 path: format!("{prefix}{action}"),
+                operation,
             });
         }
         self.router = self.router.route(path, handler);
@@ -105,89 +138,172 @@ pub fn routes(state: AppState) -> (Router, Vec<ServedRoute>) {
     let chat = Routes::new()
         .add(
             "/chat/threads",
-            &["POST", "GET"],
+            &[
+                ("POST", "Chat_CreateChatThread"),
+                ("GET", "Chat_ListChatThreads"),
+            ],
             post(threads::create_chat_thread).get(threads::list_chat_threads),
         )
         .add(
             "/chat/threads/{chat_thread_id}",
-            &["GET", "PATCH", "DELETE"],
+            &[
+                ("GET", "ChatThread_GetChatThreadProperties"),
+                ("PATCH", "ChatThread_UpdateChatThreadProperties"),
+                ("DELETE", "Chat_DeleteChatThread"),
+            ],
             get(threads::get_chat_thread_properties)
                 .patch(threads::update_chat_thread_properties)
                 .delete(threads::delete_chat_thread),
         )
         .add(
             "/chat/threads/{chat_thread_id}/messages",
-            &["POST", "GET"],
+            &[
+                ("POST", "ChatThread_SendChatMessage"),
+                ("GET", "ChatThread_ListChatMessages"),
+            ],
             post(messages::send_chat_message).get(messages::list_chat_messages),
         )
         .add(
             "/chat/threads/{chat_thread_id}/messages/{chat_message_id}",
-            &["GET", "PATCH", "DELETE"],
+            &[
+                ("GET", "ChatThread_GetChatMessage"),
+                ("PATCH", "ChatThread_UpdateChatMessage"),
+                ("DELETE", "ChatThread_DeleteChatMessage"),
+            ],
             get(messages::get_chat_message)
                 .patch(messages::update_chat_message)
                 .delete(messages::delete_chat_message),
         )
         .add(
             "/chat/threads/{chat_thread_id}/participants",
-            &["GET"],
+            &[("GET", "ChatThread_ListChatParticipants")],
             get(participants::list_chat_participants),
         )
         .add_actions(
             "/chat/threads/{chat_thread_id}/participants/{action}",
-            &[":add", ":remove"],
+            &[
+                (":add", "ChatThread_AddChatParticipants"),
+                (":remove", "ChatThread_RemoveChatParticipant"),
+            ],
             post(participants::participants_action),
         )
         .add(
             "/chat/threads/{chat_thread_id}/readReceipts",
-            &["POST", "GET"],
+            &[
+                ("POST", "ChatThread_SendChatReadReceipt"),
+                ("GET", "ChatThread_ListChatReadReceipts"),
+            ],
             post(read_receipts::send_chat_read_receipt).get(read_receipts::list_chat_read_receipts),
         )
         .add(
             "/chat/threads/{chat_thread_id}/typing",
-            &["POST"],
+            &[("POST", "ChatThread_SendTypingNotification")],
             post(read_receipts::send_typing_notification),
         );
 
     let identity = Routes::new()
-        .add("/identities", &["POST"], post(identity::create))
+        .add(
+            "/identities",
+            &[("POST", "IdentityOperations_Create")],
+            post(identity::create),
+        )
         .add(
             "/identities/{id}",
-            &["GET", "DELETE"],
+            &[
+                ("GET", "IdentityOperations_Get"),
+                ("DELETE", "IdentityOperations_Delete"),
+            ],
             get(identity::get).delete(identity::delete),
         )
         .add_actions(
             "/identities/{id}/{action}",
-            &[":issueAccessToken", ":revokeAccessTokens"],
+            &[
+                (":issueAccessToken", "IdentityOperations_IssueAccessToken"),
+                (
+                    ":revokeAccessTokens",
+                    "IdentityOperations_RevokeAccessTokens",
+                ),
+            ],
             post(identity::identity_action),
         );
 
     let emulator = Routes::new()
-        .add("/_emulator/health", &["GET"], get(emulator::health))
-        .add("/_emulator/info", &["GET"], get(emulator::info))
-        .add("/_emulator/ca.pem", &["GET"], get(emulator::ca_pem))
+        .add(
+            "/_emulator/health",
+            &[("GET", "Emulator_Health")],
+            get(emulator::health),
+        )
+        .add(
+            "/_emulator/info",
+            &[("GET", "Emulator_Info")],
+            get(emulator::info),
+        )
+        .add(
+            "/_emulator/ca.pem",
+            &[("GET", "Emulator_CaCertificate")],
+            get(emulator::ca_pem),
+        )
         .add(
             "/_emulator/identities",
-            &["GET"],
+            &[("GET", "Emulator_ListIdentities")],
             get(emulator::list_identities),
         )
-        .add("/_emulator/threads", &["GET"], get(emulator::list_threads))
+        .add(
+            "/_emulator/threads",
+            &[("GET", "Emulator_ListThreads")],
+            get(emulator::list_threads),
+        )
         .add(
             "/_emulator/threads/{chat_thread_id}",
-            &["GET"],
+            &[("GET", "Emulator_GetThread")],
             get(emulator::get_thread),
         )
-        .add("/_emulator/state", &["GET"], get(emulator::export_state));
-    // Destructive: the access key is required.
-    let admin = Routes::new()
-        .add("/_emulator/reset", &["POST"], post(emulator::reset))
         .add(
             "/_emulator/state",
-            &["PUT"],
+            &[("GET", "Emulator_ExportState")],
+            get(emulator::export_state),
+        )
+        .add(
+            "/_emulator/faults",
+            &[("GET", "Emulator_ListFaults")],
+            get(chaos::list_faults),
+        );
+    // Destructive: the access key is required.
+    let admin = Routes::new()
+        .add(
+            "/_emulator/reset",
+            &[("POST", "Emulator_Reset")],
+            post(emulator::reset),
+        )
+        .add(
+            "/_emulator/state",
+            &[("PUT", "Emulator_ImportState")],
             put(emulator::import_state).layer(DefaultBodyLimit::max(crate::app::MAX_STATE_BYTES)),
+        )
+        .add(
+            "/_emulator/faults",
+            &[
+                ("POST", "Emulator_AddFault"),
+                ("DELETE", "Emulator_ClearFaults"),
+            ],
+            post(chaos::add_fault).delete(chaos::clear_faults),
+        )
+        .add(
+            "/_emulator/faults/{id}",
+            &[("DELETE", "Emulator_DeleteFault")],
+            delete(chaos::delete_fault),
         );
 
+    // Faults and rate limits apply to the service routes, inside the api-supported-versions
+    // layer (so injected errors carry it too) and outside authentication.
+    let chaos_state = chaos::ChaosState {
+        app: state.clone(),
+        routes: Arc::new([chat.served.clone(), identity.served.clone()].concat()),
+    };
+    let chaos_layer = || middleware::from_fn_with_state(chaos_state.clone(), chaos::chaos);
+
     let router = Router::new()
-        .merge(chat.router.layer(supported_versions(
+        .merge(chat.router.layer(chaos_layer()).layer(supported_versions(
             versions::CHAT_VERSIONS.iter().map(|v| v.name),
         )))
         .merge(
@@ -197,6 +313,7 @@ pub fn routes(state: AppState) -> (Router, Vec<ServedRoute>) {
                     state.clone(),
                     require_access_key,
                 ))
+                .layer(chaos_layer())
                 .layer(supported_versions(
                     versions::IDENTITY_VERSIONS.iter().map(|v| v.name),
                 )),

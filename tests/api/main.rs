@@ -5,6 +5,7 @@ mod helpers;
 
 mod emulator;
 mod errors;
+mod faults;
 mod identity;
 mod messages;
 mod participants;

@@ -205,7 +205,7 @@ async fn add_is_201_and_posts_a_participant_added_message() {
         ids(newest["content"]["participants"]
             .as_array()
             .expect("participants")),
-        [dave.clone()]
+        vec![dave.clone()]
     );
     assert_eq!(
         newest["content"]["initiatorCommunicationIdentifier"]["rawId"],
@@ -410,7 +410,7 @@ async fn remove_takes_a_bare_identifier_and_the_removed_user_loses_access() {
         ids(newest["content"]["participants"]
             .as_array()
             .expect("participants")),
-        [bob.clone()]
+        vec![bob.clone()]
     );
     assert_eq!(
         newest["content"]["initiatorCommunicationIdentifier"]["rawId"],

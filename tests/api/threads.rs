@@ -155,7 +155,7 @@ async fn creator_is_a_participant() {
             &app.items(&format!("{}/participants", thread_path(&alone)), &token)
                 .await
         ),
-        [alice.clone()]
+        vec![alice.clone()]
     );
     // Listing the creator explicitly does not add them twice.
     let both = app.create_thread(&token, "both", &[&alice, &bob]).await;

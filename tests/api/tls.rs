@@ -226,7 +226,7 @@ async fn links_use_https_when_the_request_came_over_https() {
     let reply = fetch(
         &client,
         Method::GET,
-        &format!("{}&maxPageSize=1", messages_url),
+        &format!("{messages_url}&maxPageSize=1"),
         &auth,
         None,
     )
