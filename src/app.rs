@@ -61,6 +61,8 @@ pub struct App {
     pub https_addr: SocketAddr,
     pub http_addr: SocketAddr,
     pub tls: TlsMaterial,
+    /// Tokens minted for `--seed` identities: (identity id, token).
+    pub seed_tokens: Vec<(String, String)>,
     https_listener: TcpListener,
     http_listener: TcpListener,
 }
@@ -83,6 +85,7 @@ pub async fn build_app(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<
     let store = Store::connect(&config.data_dir, config.in_memory)
         .await
         .context("opening the database")?;
+    let seed_tokens = load_initial_state(&store, &config, &keys).await?;
     let https_listener = bind(config.bind, config.https_port).context("binding the HTTPS port")?;
     let http_listener = bind(config.bind, config.http_port).context("binding the HTTP port")?;
     let config_throttle = config.throttle;
@@ -106,9 +109,67 @@ pub async fn build_app(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         http_addr: state.runtime.http_addr,
         state,
         tls,
+        seed_tokens,
         https_listener,
         http_listener,
     })
+}
+
+/// `--import` / `--seed`: loads the file into an empty database (a first start, or
+/// `--in-memory`) and leaves existing state alone. Seeded tokens are minted on every start
+/// (they are deterministic) and also written to `<data-dir>/seed-tokens.json`.
+async fn load_initial_state(
+    store: &Store,
+    config: &Config,
+    keys: &Keys,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let (document, to_mint) = if let Some(path) = &config.import_file {
+        (crate::commands::read_state_document(path)?, Vec::new())
+    } else if let Some(path) = &config.seed {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading --seed {}", path.display()))?;
+        let seed =
+            crate::seed::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        seed.to_state(&config.resource_id)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+    } else {
+        return Ok(Vec::new());
+    };
+    if store.is_empty().await? {
+        store
+            .import_state(&document)
+            .await
+            .context("loading the initial state")?;
+        tracing::info!(
+            identities = document.identities.len(),
+            threads = document.threads.len(),
+            "initial state loaded"
+        );
+    } else {
+        tracing::info!("the database already has state; --import/--seed left it as it is");
+    }
+    let mut tokens = Vec::new();
+    for t in to_mint {
+        let scopes: Vec<&str> = t.scopes.iter().map(String::as_str).collect();
+        let claims = crate::auth::token::Claims::new(
+            &t.identity,
+            &scopes,
+            &config.resource_id,
+            t.issued_at,
+            t.expires_on,
+        );
+        tokens.push((t.identity, crate::auth::token::mint(&claims, keys)?));
+    }
+    if !tokens.is_empty() {
+        let file: Vec<serde_json::Value> = tokens
+            .iter()
+            .map(|(id, token)| serde_json::json!({ "id": id, "token": token }))
+            .collect();
+        let path = config.data_dir.join("seed-tokens.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&file)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(tokens)
 }
 
 fn bind(ip: std::net::IpAddr, port: u16) -> std::io::Result<TcpListener> {

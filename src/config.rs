@@ -57,6 +57,44 @@ pub enum Command {
     Healthcheck(HealthcheckArgs),
     /// Print the connection string clients should use.
     ConnectionString(ConnectionStringArgs),
+    /// Write the whole state of a data dir as a JSON document (stdout or --output).
+    Export(ExportArgs),
+    /// Replace the whole state of a data dir with a JSON document.
+    Import(ImportArgs),
+    /// Delete all state in a data dir.
+    Reset(ResetArgs),
+}
+
+/// Arguments of `export`.
+#[derive(Clone, Debug, Args)]
+pub struct ExportArgs {
+    /// Data dir holding emulator.db.
+    #[arg(long, env = "ACS_EMULATOR_DATA_DIR", default_value = ".acs-emulator")]
+    pub data_dir: PathBuf,
+    /// File to write (default: stdout).
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+/// Arguments of `import`.
+#[derive(Clone, Debug, Args)]
+pub struct ImportArgs {
+    /// Data dir holding emulator.db (created if missing).
+    #[arg(long, env = "ACS_EMULATOR_DATA_DIR", default_value = ".acs-emulator")]
+    pub data_dir: PathBuf,
+    /// The state document to load.
+    pub file: PathBuf,
+}
+
+/// Arguments of `reset`.
+#[derive(Clone, Debug, Args)]
+pub struct ResetArgs {
+    /// Data dir holding emulator.db.
+    #[arg(long, env = "ACS_EMULATOR_DATA_DIR", default_value = ".acs-emulator")]
+    pub data_dir: PathBuf,
+    /// Keep identities and their token state.
+    #[arg(long)]
+    pub keep_identities: bool,
 }
 
 /// Arguments of `healthcheck`.
@@ -161,6 +199,16 @@ pub struct Config {
     /// Apply the service's documented rate limits (429 with Retry-After), to test retry logic.
     #[arg(long, env = "ACS_EMULATOR_THROTTLE", default_value_t = false)]
     pub throttle: bool,
+
+    /// Load this state document (as written by `export` or GET /_emulator/state) when the
+    /// database is empty.
+    #[arg(long = "import", env = "ACS_EMULATOR_IMPORT", conflicts_with = "seed")]
+    pub import_file: Option<PathBuf>,
+
+    /// Load this seed file (YAML or JSON: identities with fixed ids and tokens, threads,
+    /// participants, messages) when the database is empty; its tokens are printed at start.
+    #[arg(long, env = "ACS_EMULATOR_SEED")]
+    pub seed: Option<PathBuf>,
 }
 
 impl Config {
@@ -181,6 +229,8 @@ impl Config {
             auth: AuthMode::Strict,
             log_format: LogFormat::Text,
             throttle: false,
+            import_file: None,
+            seed: None,
         }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use acs_chat_emulator::clock::SystemClock;
 use acs_chat_emulator::config::{Cli, Command, Config};
-use acs_chat_emulator::{App, build_app, healthcheck, telemetry};
+use acs_chat_emulator::{App, build_app, commands, telemetry};
 use clap::Parser;
 
 #[tokio::main]
@@ -14,24 +14,11 @@ async fn main() -> ExitCode {
     let config = match cli.command {
         None => cli.serve,
         Some(Command::Serve(config)) => config,
-        Some(Command::Healthcheck(args)) => {
-            let url = args
-                .url
-                .unwrap_or_else(|| format!("http://127.0.0.1:{}/_emulator/health", args.http_port));
-            return match healthcheck::check(&url, std::time::Duration::from_secs(args.timeout_secs))
-                .await
-            {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("unhealthy: {e:#}");
-                    ExitCode::from(1)
-                }
-            };
-        }
-        Some(Command::ConnectionString(args)) => {
-            println!("{}", args.connection_string());
-            return ExitCode::SUCCESS;
-        }
+        Some(Command::Healthcheck(args)) => return commands::healthcheck(args).await,
+        Some(Command::ConnectionString(args)) => return commands::connection_string(&args),
+        Some(Command::Export(args)) => return exit(commands::export(args).await),
+        Some(Command::Import(args)) => return exit(commands::import(args).await),
+        Some(Command::Reset(args)) => return exit(commands::reset(args).await),
     };
     telemetry::init_tracing(config.log_format);
     match run(config).await {
@@ -45,10 +32,22 @@ async fn main() -> ExitCode {
     }
 }
 
+/// 0 on success; 1 with the error on stderr.
+fn exit(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("acs-chat-emulator: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 async fn run(config: Config) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal()?;
     let app = build_app(config, Arc::new(SystemClock)).await?;
     print_banner(&app);
-    app.serve(shutdown_signal()).await
+    app.serve(shutdown).await
 }
 
 /// What a user needs to connect, printed once on stdout.
@@ -75,6 +74,9 @@ fn print_banner(app: &App) {
         config.access_key
     );
     println!("  storage:           {storage}");
+    for (identity, token) in &app.seed_tokens {
+        println!("  seeded token:      {identity} {token}");
+    }
     println!("  trust the CA (HTTPS is required by the SDKs):");
     println!("    export REQUESTS_CA_BUNDLE={ca}   # Python, sync clients");
     println!("    export SSL_CERT_FILE={ca}        # Python, aio clients");
@@ -90,23 +92,26 @@ fn display_addr(addr: std::net::SocketAddr) -> String {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGTERM or SIGINT (Ctrl-C). The handlers are installed when this is called, not
+/// when the future is first polled, so a signal that arrives right after the banner still
+/// means a clean shutdown rather than the default of dying at once.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = terminate.recv() => {},
+                _ = interrupt.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+        })
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }

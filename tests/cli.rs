@@ -171,6 +171,15 @@ fn connection_string_subcommand() {
 
 /// One raw HTTP/1.1 GET; returns the status line.
 fn http_get(port: &str, path: &str, authorization: &str) -> String {
+    http_get_full(port, path, authorization)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// One raw HTTP/1.1 GET; returns the whole answer.
+fn http_get_full(port: &str, path: &str, authorization: &str) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect");
     write!(
@@ -180,7 +189,7 @@ fn http_get(port: &str, path: &str, authorization: &str) -> String {
     .expect("write");
     let mut answer = String::new();
     stream.read_to_string(&mut answer).expect("read");
-    answer.lines().next().unwrap_or_default().to_owned()
+    answer
 }
 
 #[test]
@@ -261,4 +270,108 @@ fn json_access_log_has_one_line_per_request_and_no_secrets() {
     assert_eq!(chat["path"], "/chat/threads");
     assert!(chat["latency_ms"].as_f64().is_some());
     assert_eq!(access[1]["fields"]["path"], "/_emulator/health");
+}
+
+fn run(args: &[&str], data_dir: &std::path::Path) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .expect("runs")
+}
+
+#[test]
+fn seed_then_export_reset_import_through_the_cli() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let seed = dir.path().join("seed.yaml");
+    std::fs::write(
+        &seed,
+        "identities:\n  - id: alice\n    tokens: [{scopes: [chat]}]\n  - id: bob\nthreads:\n  - topic: General\n    createdBy: alice\n    participants: [{id: bob, displayName: Bob}]\n    messages:\n      - {from: alice, content: Welcome}\n",
+    )
+    .expect("seed written");
+    let data = dir.path().join("data");
+    let seed_arg = seed.display().to_string();
+    let running = Running::start(&data, &["--seed", &seed_arg]);
+    let seeded = running.field("seeded token:");
+    let (identity, token) = seeded.split_once(' ').expect("id and token");
+    assert!(identity.ends_with("_alice"), "{identity}");
+    let answer = http_get_full(
+        &running.http_port(),
+        "/chat/threads?api-version=2025-03-15",
+        &format!("Bearer {token}"),
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("19:general@thread.v2"), "{answer}");
+    assert_eq!(running.terminate().code(), Some(0));
+
+    // A restart keeps state and prints the same (deterministic) token.
+    let again = Running::start(&data, &["--seed", &seed_arg]);
+    assert_eq!(again.field("seeded token:"), seeded);
+    assert_eq!(again.terminate().code(), Some(0));
+
+    let exported = run(&["export"], &data);
+    assert_eq!(exported.status.code(), Some(0));
+    let before: serde_json::Value = serde_json::from_slice(&exported.stdout).expect("JSON state");
+    assert_eq!(
+        before["threads"][0]["messages"].as_array().map(Vec::len),
+        Some(3)
+    );
+    let file = dir.path().join("state.json");
+    std::fs::write(&file, &exported.stdout).expect("saved");
+
+    assert_eq!(run(&["reset"], &data).status.code(), Some(0));
+    let empty: serde_json::Value =
+        serde_json::from_slice(&run(&["export"], &data).stdout).expect("JSON");
+    assert_eq!(empty["threads"], serde_json::json!([]));
+    let import = Command::new(BIN)
+        .args(["import"])
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .expect("runs");
+    assert_eq!(
+        import.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    let after: serde_json::Value =
+        serde_json::from_slice(&run(&["export"], &data).stdout).expect("JSON");
+    assert_eq!(after, before);
+
+    // Bad input: a clear message and exit 1, nothing changed.
+    std::fs::write(&file, "{\"format\": \"nope\"}").expect("written");
+    let bad = Command::new(BIN)
+        .args(["import"])
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .expect("runs");
+    assert_eq!(bad.status.code(), Some(1));
+    let unchanged: serde_json::Value =
+        serde_json::from_slice(&run(&["export"], &data).stdout).expect("JSON");
+    assert_eq!(unchanged, before);
+    let missing = run(&["export"], &dir.path().join("nowhere"));
+    assert_eq!(missing.status.code(), Some(1));
+    let bad_seed = dir.path().join("bad.yaml");
+    std::fs::write(&bad_seed, "threads: [{topic: t, createdBy: nobody}]").expect("written");
+    let refused = Command::new(BIN)
+        .args([
+            "--https-port",
+            "0",
+            "--http-port",
+            "0",
+            "--in-memory",
+            "--seed",
+        ])
+        .arg(&bad_seed)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("nobody"));
 }

@@ -477,3 +477,15 @@ async fn import(conn: &mut SqliteConnection, document: &StateDocument) -> Result
     }
     Ok(())
 }
+
+impl Store {
+    /// Whether there are no identities and no threads (a first start).
+    pub async fn is_empty(&self) -> Result<bool, sqlx::Error> {
+        let (count,): (i64,) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM identities) + (SELECT COUNT(*) FROM threads)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count == 0)
+    }
+}
