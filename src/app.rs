@@ -204,16 +204,15 @@ async fn access_log(request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
         .to_owned();
-    let caller = match request
+    let signed = request
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-    {
-        Some(auth) if auth.starts_with("HMAC-SHA256") => "access-key".to_owned(),
-        Some(auth) => auth
-            .strip_prefix("Bearer ")
-            .and_then(|t| crate::auth::token::decode_unverified(t.trim()).ok())
-            .map_or_else(|| "bearer".to_owned(), |claims| claims.raw_id()),
+        .is_some_and(|auth| auth.starts_with("HMAC-SHA256"));
+    let caller = match crate::auth::claimed_identity(request.headers()) {
+        Some(identity) => identity,
+        None if signed => "access-key".to_owned(),
+        None if crate::auth::bearer_token(request.headers()).is_some() => "bearer".to_owned(),
         None => "-".to_owned(),
     };
     let response = next.run(request).await;

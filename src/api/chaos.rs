@@ -76,15 +76,7 @@ fn caller(request: &Request, path: &str) -> Option<String> {
     if let Some(rest) = path.strip_prefix("/identities/") {
         return rest.split('/').next().map(str::to_owned);
     }
-    let header = request
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let token = header.strip_prefix("Bearer ")?;
-    crate::auth::token::decode_unverified(token.trim())
-        .ok()
-        .map(|claims| claims.raw_id())
+    crate::auth::claimed_identity(request.headers())
 }
 
 async fn apply(effect: FaultEffect, request: Request, next: Next) -> Response {

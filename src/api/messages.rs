@@ -6,12 +6,10 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::extract::{
-    AcsJson, AcsPath, BaseUrl, ChatApi, PageQuery, decode_cursor, encode_cursor, next_link,
-};
+use super::extract::{AcsJson, AcsPath, BaseUrl, ChatApi, PageQuery, decode_cursor, encode_cursor};
 use super::{
-    MAX_MESSAGE_BYTES, MetadataPatch, check_metadata_size, created_at, json_response, render,
-    require_participant, thread_path_segment,
+    MAX_MESSAGE_BYTES, MetadataPatch, check_metadata_size, created_at, json_response,
+    page_response, render, require_participant, sync_next_link, thread_path_segment,
 };
 use crate::app::AppState;
 use crate::auth::AcsUser;
@@ -160,21 +158,16 @@ pub async fn list_chat_messages(
             page.max_page_size,
         )
         .await?;
-    let mut body = json!({
-        "value": result.messages.iter().map(|m| render::message(m, version)).collect::<Vec<_>>()
-    });
-    if let Some(next) = result.next_before_sequence {
-        let mut params = vec![
-            ("syncState", encode_cursor(&next)),
-            ("maxPageSize", page.max_page_size.to_string()),
-        ];
-        if let Some(start) = page.start_time_text {
-            params.push(("startTime", start));
-        }
+    let value = result
+        .messages
+        .iter()
+        .map(|m| render::message(m, version))
+        .collect();
+    let next = result.next_before_sequence.map(|before| {
         let path = format!("/chat/threads/{thread_id}/messages");
-        body["nextLink"] = json!(next_link(&base, &path, &params, version.name));
-    }
-    Ok(json_response(StatusCode::OK, &body))
+        sync_next_link(&base, &path, encode_cursor(&before), &page, version.name)
+    });
+    Ok(page_response(value, next))
 }
 
 /// ChatThread_GetChatMessage: GET /chat/threads/{chatThreadId}/messages/{chatMessageId}

@@ -369,6 +369,48 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response {
     response
 }
 
+/// A 200 list page: `{"value": [...], "nextLink": …}`, `nextLink` only when more remain.
+pub fn page_response(value: Vec<Value>, next_link: Option<String>) -> Response {
+    let mut body = serde_json::json!({ "value": value });
+    if let Some(link) = next_link {
+        body["nextLink"] = Value::String(link);
+    }
+    json_response(StatusCode::OK, &body)
+}
+
+/// The nextLink of a skip-paged list (participants, read receipts): the next `skip`.
+pub fn skip_next_link(
+    base: &extract::BaseUrl,
+    path: &str,
+    page: &extract::PageQuery,
+    version: &str,
+) -> String {
+    let params = [
+        ("skip", (page.skip + page.max_page_size).to_string()),
+        ("maxPageSize", page.max_page_size.to_string()),
+    ];
+    extract::next_link(base, path, &params, version)
+}
+
+/// The nextLink of a cursor-paged list (threads, messages): the opaque `syncState`, and the
+/// page size and `startTime` the client asked for.
+pub fn sync_next_link(
+    base: &extract::BaseUrl,
+    path: &str,
+    sync_state: String,
+    page: &extract::PageQuery,
+    version: &str,
+) -> String {
+    let mut params = vec![
+        ("syncState", sync_state),
+        ("maxPageSize", page.max_page_size.to_string()),
+    ];
+    if let Some(start) = &page.start_time_text {
+        params.push(("startTime", start.clone()));
+    }
+    extract::next_link(base, path, &params, version)
+}
+
 /// A JSON response with a `Location` header.
 pub fn created_at(location: &str, body: String) -> Response {
     let mut response = (StatusCode::CREATED, body).into_response();

@@ -6,9 +6,12 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::extract::{AcsJson, AcsPath, BaseUrl, ChatApi, PageQuery, next_link};
+use super::extract::{AcsJson, AcsPath, BaseUrl, ChatApi, PageQuery};
 use super::threads::{ChatParticipantRequest, participants_from_request};
-use super::{MAX_PARTICIPANT_BATCH, MAX_PARTICIPANTS, json_response, render, require_participant};
+use super::{
+    MAX_PARTICIPANT_BATCH, MAX_PARTICIPANTS, json_response, page_response, render,
+    require_participant, skip_next_link,
+};
 use crate::app::AppState;
 use crate::auth::AcsUser;
 use crate::error::{ApiError, ApiResult};
@@ -39,17 +42,15 @@ pub async fn list_chat_participants(
         .iter()
         .map(|p| render::participant(&ParticipantSnapshot::from(p), version))
         .collect();
-    let mut body = json!({ "value": value });
-    if more {
-        let next_skip = page.skip + page.max_page_size;
-        let params = [
-            ("skip", next_skip.to_string()),
-            ("maxPageSize", page.max_page_size.to_string()),
-        ];
-        let path = format!("/chat/threads/{thread_id}/participants");
-        body["nextLink"] = json!(next_link(&base, &path, &params, version.name));
-    }
-    Ok(json_response(StatusCode::OK, &body))
+    let next = more.then(|| {
+        skip_next_link(
+            &base,
+            &format!("/chat/threads/{thread_id}/participants"),
+            &page,
+            version.name,
+        )
+    });
+    Ok(page_response(value, next))
 }
 
 /// POST /chat/threads/{chatThreadId}/participants/{action}: dispatches the literal `:add` and

@@ -4,10 +4,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::extract::{AcsJson, AcsPath, BaseUrl, ChatApi, OptionalJson, PageQuery, next_link};
-use super::{json_response, render, require_participant};
+use super::extract::{AcsJson, AcsPath, BaseUrl, ChatApi, OptionalJson, PageQuery};
+use super::{page_response, render, require_participant, skip_next_link};
 use crate::app::AppState;
 use crate::auth::AcsUser;
 use crate::error::{ApiError, ApiResult};
@@ -74,16 +74,15 @@ pub async fn list_chat_read_receipts(
         .list_read_receipts_page(&thread_id, page.skip, page.max_page_size)
         .await?;
     let value: Vec<Value> = rows.iter().map(render::read_receipt).collect();
-    let mut body = json!({ "value": value });
-    if more {
-        let params = [
-            ("skip", (page.skip + page.max_page_size).to_string()),
-            ("maxPageSize", page.max_page_size.to_string()),
-        ];
-        let path = format!("/chat/threads/{thread_id}/readReceipts");
-        body["nextLink"] = json!(next_link(&base, &path, &params, version.name));
-    }
-    Ok(json_response(StatusCode::OK, &body))
+    let next = more.then(|| {
+        skip_next_link(
+            &base,
+            &format!("/chat/threads/{thread_id}/readReceipts"),
+            &page,
+            version.name,
+        )
+    });
+    Ok(page_response(value, next))
 }
 
 /// ChatThread_SendTypingNotification: POST /chat/threads/{chatThreadId}/typing

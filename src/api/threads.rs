@@ -10,13 +10,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::extract::{
-    AcsJson, AcsPath, BaseUrl, ChatApi, PageQuery, decode_cursor, encode_cursor, next_link,
-};
+use super::extract::{AcsJson, AcsPath, BaseUrl, ChatApi, PageQuery, decode_cursor, encode_cursor};
 use super::render;
 use super::{
     MAX_PARTICIPANT_BATCH, MetadataPatch, check_metadata_size, created_at, double_option,
-    json_response, not_permitted, require_participant, thread_path_segment,
+    json_response, not_permitted, page_response, require_participant, sync_next_link,
+    thread_path_segment,
 };
 use crate::app::AppState;
 use crate::auth::AcsUser;
@@ -270,24 +269,21 @@ pub async fn list_chat_threads(
             page.max_page_size,
         )
         .await?;
-    let mut body = json!({ "value": rows.iter().map(render::thread_item).collect::<Vec<_>>() });
-    if more && let Some(last) = rows.last() {
-        let mut params = vec![
-            (
-                "syncState",
-                encode_cursor(&ThreadCursor {
-                    at: last.last_message_at,
-                    id: last.id.clone(),
-                }),
-            ),
-            ("maxPageSize", page.max_page_size.to_string()),
-        ];
-        if let Some(start) = page.start_time_text {
-            params.push(("startTime", start));
-        }
-        body["nextLink"] = json!(next_link(&base, "/chat/threads", &params, version.name));
-    }
-    Ok(json_response(StatusCode::OK, &body))
+    let value = rows.iter().map(render::thread_item).collect();
+    let next = rows.last().filter(|_| more).map(|last| {
+        let cursor = ThreadCursor {
+            at: last.last_message_at,
+            id: last.id.clone(),
+        };
+        sync_next_link(
+            &base,
+            "/chat/threads",
+            encode_cursor(&cursor),
+            &page,
+            version.name,
+        )
+    });
+    Ok(page_response(value, next))
 }
 
 /// ChatThread_GetChatThreadProperties: GET /chat/threads/{chatThreadId}

@@ -100,16 +100,8 @@ impl FromRequestParts<AppState> for AcsUser {
             tracing::debug!(%reason, "bearer token refused");
             ApiError::Unauthorized("Request is not authorized.".to_owned())
         };
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| unauthorized("no Authorization header".to_owned()))?;
-        let token = header
-            .get(..7)
-            .filter(|scheme| scheme.eq_ignore_ascii_case("bearer "))
-            .map(|_| header[7..].trim())
-            .ok_or_else(|| unauthorized("Authorization is not a bearer token".to_owned()))?;
+        let token = bearer_token(&parts.headers)
+            .ok_or_else(|| unauthorized("no bearer token in Authorization".to_owned()))?;
 
         let claims = match state.config.auth {
             AuthMode::Lenient => token::decode_unverified(token).map_err(unauthorized)?,
@@ -152,6 +144,23 @@ impl FromRequestParts<AppState> for AcsUser {
     }
 }
 
+/// The token of `Authorization: Bearer <token>` (scheme in any case), trimmed.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let scheme = value.get(..7)?;
+    scheme
+        .eq_ignore_ascii_case("bearer ")
+        .then(|| value[7..].trim())
+}
+
+/// The identity a bearer token names, read without verifying it: for logs and fault matching,
+/// never for access decisions.
+pub fn claimed_identity(headers: &axum::http::HeaderMap) -> Option<String> {
+    token::decode_unverified(bearer_token(headers)?)
+        .ok()
+        .map(|claims| claims.raw_id())
+}
+
 /// Middleware for access-key routes (identity): verifies the HMAC signature (unless
 /// `--auth lenient`) and passes the request on with its body intact.
 pub async fn require_access_key(
@@ -162,13 +171,8 @@ pub async fn require_access_key(
     if state.config.auth == AuthMode::Lenient {
         return next.run(request).await;
     }
-    let bearer = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if let Some(token) = bearer {
-        return match check_entra_token(token.trim(), state.clock.now_micros()) {
+    if let Some(token) = bearer_token(request.headers()) {
+        return match check_entra_token(token, state.clock.now_micros()) {
             Ok(()) => next.run(request).await,
             Err(reason) => {
                 tracing::debug!(%reason, "Entra bearer token refused");
@@ -223,13 +227,7 @@ pub async fn require_admin_key(
     if state.config.auth == AuthMode::Lenient {
         return next.run(request).await;
     }
-    let bearer = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    if let Some(key) = bearer {
+    if let Some(key) = bearer_token(request.headers()) {
         // Compare MACs of both, so the comparison takes the same time wherever they differ.
         let mac = |text: &[u8]| {
             let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&state.keys.token_secret)
