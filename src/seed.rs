@@ -263,6 +263,7 @@ impl SeedFile {
                     topic,
                     initiator: Some(created_by.clone()),
                     message: None,
+                    attachments: Vec::new(),
                 }
             };
             push(
@@ -328,6 +329,7 @@ impl SeedFile {
                 participants,
                 messages,
                 read_receipts: Vec::new(),
+                images: Vec::new(),
             });
         }
         let document = StateDocument {

@@ -9,29 +9,66 @@ pub struct ChatVersion {
     pub name: &'static str,
     /// Message `metadata` (send, get, update): 2021-09-07 and later.
     pub message_metadata: bool,
-    /// `ChatMessageContent.attachments`: 2023-11-07 and later.
+    /// `ChatMessageContent.attachments` in responses: 2023-11-07 and later.
     pub attachments: bool,
-    /// Thread `metadata` and `retentionPolicy`, participant `metadata`: 2025-03-15.
+    /// Thread `metadata` and `retentionPolicy`, participant `metadata`: 2024-03-15-preview and
+    /// 2025-03-15.
     pub thread_metadata: bool,
+    /// Retention policy kind `none` (2025-03-15; the preview knows only `threadCreationDate`).
+    pub retention_none: bool,
+    /// Image upload/view/delete and `attachments` in send/update requests: 2024-03-15-preview.
+    pub images: bool,
 }
 
-const fn chat(name: &'static str, level: u8) -> ChatVersion {
-    ChatVersion {
-        name,
-        message_metadata: level >= 1,
-        attachments: level >= 2,
-        thread_metadata: level >= 4,
-    }
-}
+const BASE: ChatVersion = ChatVersion {
+    name: "",
+    message_metadata: false,
+    attachments: false,
+    thread_metadata: false,
+    retention_none: false,
+    images: false,
+};
 
 /// Chat versions served, oldest first. The Python SDK 1.3.0 sends 2024-03-07, the JS SDK 1.6.0
 /// sends 2025-03-15.
 pub const CHAT_VERSIONS: &[ChatVersion] = &[
-    chat("2021-03-07", 0),
-    chat("2021-09-07", 1),
-    chat("2023-11-07", 2),
-    chat("2024-03-07", 3),
-    chat("2025-03-15", 4),
+    ChatVersion {
+        name: "2021-03-07",
+        ..BASE
+    },
+    ChatVersion {
+        name: "2021-09-07",
+        message_metadata: true,
+        ..BASE
+    },
+    ChatVersion {
+        name: "2023-11-07",
+        message_metadata: true,
+        attachments: true,
+        ..BASE
+    },
+    ChatVersion {
+        name: "2024-03-07",
+        message_metadata: true,
+        attachments: true,
+        ..BASE
+    },
+    ChatVersion {
+        name: "2024-03-15-preview",
+        message_metadata: true,
+        attachments: true,
+        thread_metadata: true,
+        images: true,
+        ..BASE
+    },
+    ChatVersion {
+        name: "2025-03-15",
+        message_metadata: true,
+        attachments: true,
+        thread_metadata: true,
+        retention_none: true,
+        ..BASE
+    },
 ];
 
 /// What one Identity api-version offers. The core operations (create, token, revoke, delete)
@@ -90,7 +127,9 @@ mod tests {
         let python = chat_version("2024-03-07").expect("known");
         assert!(python.message_metadata && python.attachments && !python.thread_metadata);
         let js = chat_version("2025-03-15").expect("known");
-        assert!(js.thread_metadata && js.attachments);
+        assert!(js.thread_metadata && js.attachments && js.retention_none && !js.images);
+        let preview = chat_version("2024-03-15-preview").expect("known");
+        assert!(preview.images && preview.thread_metadata && !preview.retention_none);
         assert!(chat_version("2099-01-01").is_none());
     }
 }

@@ -135,3 +135,29 @@ async fn document_and_router_agree() {
     let _ = stop.send(());
     server.await.expect("server task").expect("clean stop");
 }
+
+#[test]
+fn documented_api_versions_are_the_served_ones() {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .expect("exists");
+    let doc: Value = serde_json::from_str(&text).expect("JSON");
+    let listed = |name: &str| -> Vec<String> {
+        doc["components"]["parameters"][name]["schema"]["enum"]
+            .as_array()
+            .expect("enum")
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    };
+    let chat: Vec<String> = acs_chat_emulator::versions::CHAT_VERSIONS
+        .iter()
+        .map(|v| v.name.to_owned())
+        .collect();
+    let identity: Vec<String> = acs_chat_emulator::versions::IDENTITY_VERSIONS
+        .iter()
+        .map(|v| v.name.to_owned())
+        .collect();
+    assert_eq!(listed("ChatApiVersion"), chat);
+    assert_eq!(listed("IdentityApiVersion"), identity);
+}

@@ -124,6 +124,18 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
     }
 }
 
+/// A raw body; a body over the route's limit or broken off is a 400 with the ACS body.
+#[derive(Debug)]
+pub struct AcsBytes(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for AcsBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        read_body(req, state).await.map(AcsBytes)
+    }
+}
+
 async fn read_body<S: Send + Sync>(req: Request, state: &S) -> ApiResult<axum::body::Bytes> {
     axum::body::Bytes::from_request(req, state)
         .await

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::extract::{AcsPath, IdentityApi, OptionalJson};
+use super::extract::{AcsBytes, AcsPath, IdentityApi, OptionalJson};
 use super::json_response;
 use crate::app::AppState;
 use crate::auth::token::{self, Claims};
@@ -188,7 +188,7 @@ pub async fn identity_action(
     State(state): State<AppState>,
     IdentityApi(version): IdentityApi,
     AcsPath((id, action)): AcsPath<(String, String)>,
-    body: axum::body::Bytes,
+    AcsBytes(body): AcsBytes,
 ) -> ApiResult<Response> {
     match action.as_str() {
         // IdentityOperations_IssueAccessToken

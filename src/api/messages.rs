@@ -15,7 +15,10 @@ use crate::app::AppState;
 use crate::auth::AcsUser;
 use crate::error::{ApiError, ApiResult};
 use crate::identifier::parse_message_id;
-use crate::store::{MessageContent, MessageRow, Metadata, NewMessage, ParticipantRow};
+use crate::store::{
+    MessageContent, MessageRow, Metadata, NewMessage, ParticipantRow, StoredAttachment,
+};
+use crate::versions::ChatVersion;
 
 /// `SendChatMessageRequest`.
 #[derive(Debug, Deserialize)]
@@ -26,6 +29,17 @@ pub struct SendChatMessageRequest {
     #[serde(rename = "type")]
     pub kind: Option<String>,
     pub metadata: Option<Metadata>,
+    /// 2024-03-15-preview: images uploaded to the thread.
+    pub attachments: Option<Vec<ChatAttachmentRequest>>,
+}
+
+/// `ChatAttachment` in a request: a reference to an image uploaded to the thread.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatAttachmentRequest {
+    pub id: String,
+    pub attachment_type: Option<String>,
+    pub name: Option<String>,
 }
 
 /// `UpdateChatMessageRequest` (merge patch).
@@ -34,6 +48,48 @@ pub struct SendChatMessageRequest {
 pub struct UpdateChatMessageRequest {
     pub content: Option<String>,
     pub metadata: Option<MetadataPatch>,
+    /// 2024-03-15-preview: replaces the message's attachments.
+    pub attachments: Option<Vec<ChatAttachmentRequest>>,
+}
+
+/// Checks requested attachments against the thread's uploaded images. Only versions with image
+/// upload take attachments; others ignore the field, as the service ignores fields a version
+/// does not define. ACS threads can attach only uploaded images (`file` attachments exist only in
+/// Teams interop, which the emulator does not have).
+async fn attachments_from_request(
+    state: &AppState,
+    version: &ChatVersion,
+    thread_id: &str,
+    requested: Option<Vec<ChatAttachmentRequest>>,
+) -> ApiResult<Option<Vec<StoredAttachment>>> {
+    let Some(requested) = requested.filter(|_| version.images) else {
+        return Ok(None);
+    };
+    let mut stored = Vec::with_capacity(requested.len());
+    for a in requested {
+        let kind = a.attachment_type.as_deref().unwrap_or("image");
+        if kind != "image" {
+            return Err(ApiError::bad_request(format!(
+                "Attachment type '{kind}' is not supported here; attach images uploaded to the thread."
+            )));
+        }
+        let image = state
+            .store
+            .get_image(thread_id, &a.id)
+            .await?
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "Attachment {} is not an image uploaded to this thread.",
+                    a.id
+                ))
+            })?;
+        stored.push(StoredAttachment {
+            id: a.id,
+            attachment_type: "image".to_owned(),
+            name: a.name.or(image.name),
+        });
+    }
+    Ok(Some(stored))
 }
 
 fn check_content_size(content: &str) -> ApiResult<()> {
@@ -105,12 +161,16 @@ pub async fn send_chat_message(
         Metadata::new()
     };
     check_metadata_size(metadata.iter().map(|(k, v)| (k, Some(v))))?;
+    let attachments = attachments_from_request(&state, version, &thread_id, request.attachments)
+        .await?
+        .unwrap_or_default();
     let message = NewMessage {
         kind,
         sender_id: Some(user.raw_id.clone()),
         sender_display_name: request.sender_display_name,
         content: MessageContent {
             message: Some(content),
+            attachments,
             ..MessageContent::default()
         },
         metadata,
@@ -143,6 +203,11 @@ pub async fn list_chat_messages(
     page: PageQuery,
 ) -> ApiResult<Response> {
     let (_, me) = require_participant(&state, &thread_id, &user).await?;
+    let thread_url = format!(
+        "{}/chat/threads/{}",
+        base.0,
+        thread_path_segment(&thread_id)
+    );
     let before = page
         .sync_state
         .as_deref()
@@ -161,7 +226,7 @@ pub async fn list_chat_messages(
     let value = result
         .messages
         .iter()
-        .map(|m| render::message(m, version))
+        .map(|m| render::message(m, version, &thread_url))
         .collect();
     let next = result.next_before_sequence.map(|before| {
         let path = format!("/chat/threads/{thread_id}/messages");
@@ -175,13 +240,19 @@ pub async fn get_chat_message(
     State(state): State<AppState>,
     ChatApi(version): ChatApi,
     user: AcsUser,
+    base: BaseUrl,
     AcsPath((thread_id, message_id)): AcsPath<(String, String)>,
 ) -> ApiResult<Response> {
     let (_, me) = require_participant(&state, &thread_id, &user).await?;
     let message = visible_message(&state, &thread_id, &me, &message_id).await?;
+    let thread_url = format!(
+        "{}/chat/threads/{}",
+        base.0,
+        thread_path_segment(&thread_id)
+    );
     Ok(json_response(
         StatusCode::OK,
-        &render::message(&message, version),
+        &render::message(&message, version, &thread_url),
     ))
 }
 
@@ -221,12 +292,15 @@ pub async fn update_chat_message(
     let mut merged = crate::store::metadata_from_text(&message.metadata);
     crate::store::merge_metadata(&mut merged, &patch);
     check_metadata_size(merged.iter().map(|(k, v)| (k, Some(v))))?;
+    let attachments =
+        attachments_from_request(&state, version, &thread_id, request.attachments).await?;
     let updated = state
         .store
         .update_message(
             &thread_id,
             message.id,
             request.content.as_deref(),
+            attachments.as_deref(),
             &patch,
             state.clock.now_micros(),
         )

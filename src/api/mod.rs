@@ -6,6 +6,7 @@ pub mod chaos;
 pub mod emulator;
 pub mod extract;
 pub mod identity;
+pub mod images;
 pub mod messages;
 pub mod participants;
 pub mod read_receipts;
@@ -194,6 +195,21 @@ pub fn routes(state: AppState) -> (Router, Vec<ServedRoute>) {
                 ("GET", "ChatThread_ListChatReadReceipts"),
             ],
             post(read_receipts::send_chat_read_receipt).get(read_receipts::list_chat_read_receipts),
+        )
+        .add(
+            "/chat/threads/{chat_thread_id}/images",
+            &[("POST", "ChatThread_UploadChatImage")],
+            post(images::upload_chat_image).layer(DefaultBodyLimit::max(images::MAX_IMAGE_BYTES)),
+        )
+        .add(
+            "/chat/threads/{chat_thread_id}/images/{image_id}",
+            &[("DELETE", "ChatThread_DeleteChatImage")],
+            delete(images::delete_chat_image),
+        )
+        .add(
+            "/chat/threads/{chat_thread_id}/images/{image_id}/view/{image_view_type}",
+            &[("GET", "ChatThread_GetChatImage")],
+            get(images::get_chat_image),
         )
         .add(
             "/chat/threads/{chat_thread_id}/typing",

@@ -72,16 +72,41 @@ pub fn participant(p: &ParticipantSnapshot, version: &ChatVersion) -> Value {
 }
 
 /// `ChatMessage`.
-pub fn message(m: &MessageRow, version: &ChatVersion) -> Value {
+///
+/// `thread_url` is the absolute URL of the message's thread; attachment links are built on it.
+pub fn message(m: &MessageRow, version: &ChatVersion, thread_url: &str) -> Value {
     let stored = m.content();
     let mut content = Map::new();
     match m.kind.as_str() {
         "text" | "html" => {
             content.insert("message".into(), json!(stored.message.unwrap_or_default()));
             if version.attachments {
-                // Attachments exist only on Teams-interop messages; ACS messages carry an empty
-                // list (recorded 2024 responses: `"content":{"message":"…","attachments":[]}`).
-                content.insert("attachments".into(), json!([]));
+                // ACS messages without images carry an empty list (recorded 2024 responses:
+                // `"content":{"message":"…","attachments":[]}`); images uploaded with
+                // 2024-03-15-preview are linked to the emulator's image view route.
+                let attachments: Vec<Value> = stored
+                    .attachments
+                    .iter()
+                    .map(|a| {
+                        let view = |kind: &str| {
+                            format!(
+                                "{thread_url}/images/{}/view/{kind}?api-version=2024-03-15-preview",
+                                a.id
+                            )
+                        };
+                        let mut out = json!({
+                            "id": a.id,
+                            "attachmentType": a.attachment_type,
+                            "url": view("original"),
+                            "previewUrl": view("small"),
+                        });
+                        if let Some(name) = &a.name {
+                            out["name"] = json!(name);
+                        }
+                        out
+                    })
+                    .collect();
+                content.insert("attachments".into(), json!(attachments));
             }
         }
         "topicUpdated" => {

@@ -23,6 +23,9 @@ pub struct SignedRequest<'a> {
     pub path_and_query: &'a str,
     pub host: &'a str,
     pub authorization: &'a str,
+    /// The `x-ms-date` header.
+    pub ms_date: Option<&'a str>,
+    /// The `Date` header (signed instead of `x-ms-date` by older SDKs).
     pub date: Option<&'a str>,
     pub content_sha256: Option<&'a str>,
     pub body: &'a [u8],
@@ -49,13 +52,18 @@ pub fn verify(request: &SignedRequest<'_>, key: &[u8]) -> Result<(), String> {
         }
     }
     let signed_headers = signed_headers.ok_or("SignedHeaders is missing")?;
-    if !signed_headers.eq_ignore_ascii_case("x-ms-date;host;x-ms-content-sha256") {
+    // Current SDKs sign `x-ms-date`; older ones (identity 1.0.x, administration 1.0.0b4) sign the
+    // `Date` header, which the service documents as the header `x-ms-date` may replace.
+    let date = if signed_headers.eq_ignore_ascii_case("x-ms-date;host;x-ms-content-sha256") {
+        request.ms_date.ok_or("x-ms-date is missing")?
+    } else if signed_headers.eq_ignore_ascii_case("date;host;x-ms-content-sha256") {
+        request.date.ok_or("Date is missing")?
+    } else {
         return Err(format!("unsupported SignedHeaders {signed_headers}"));
-    }
+    };
     let signature = STANDARD
         .decode(signature.ok_or("Signature is missing")?)
         .map_err(|_| "Signature is not base64")?;
-    let date = request.date.ok_or("x-ms-date is missing")?;
     let claimed_hash = request
         .content_sha256
         .ok_or("x-ms-content-sha256 is missing")?;
@@ -119,7 +127,8 @@ mod tests {
             path_and_query: "/identities?api-version=2023-10-01",
             host,
             authorization: auth,
-            date: Some("Thu, 26 Nov 2026 11:57:41 GMT"),
+            ms_date: Some("Thu, 26 Nov 2026 11:57:41 GMT"),
+            date: None,
             content_sha256: Some(hash),
             body: b"",
         }
@@ -163,6 +172,24 @@ mod tests {
             verify(&request(&auth, "127.0.0.1:8443", &hash), key),
             Ok(())
         );
+    }
+
+    #[test]
+    fn older_sdks_sign_the_date_header() {
+        let key = b"k";
+        let hash = content_hash(b"");
+        let date = "Thu, 26 Nov 2026 11:57:41 GMT";
+        let sig = sign(
+            key,
+            &format!("POST\n/identities?api-version=2023-10-01\n{date};h:1;{hash}"),
+        );
+        let auth =
+            format!("HMAC-SHA256 SignedHeaders=date;host;x-ms-content-sha256&Signature={sig}");
+        let mut req = request(&auth, "h:1", &hash);
+        req.ms_date = None;
+        assert!(verify(&req, key).is_err(), "no Date header");
+        req.date = Some(date);
+        assert_eq!(verify(&req, key), Ok(()));
     }
 
     #[test]

@@ -273,7 +273,8 @@ async fn verified(state: &AppState, request: Request, limit: usize) -> Result<Re
         path_and_query,
         host: &host,
         authorization: header(AUTHORIZATION.as_str()).unwrap_or_default(),
-        date: header("x-ms-date").or_else(|| header("date")),
+        ms_date: header("x-ms-date"),
+        date: header("date"),
         content_sha256: header("x-ms-content-sha256"),
         body: &body,
     };

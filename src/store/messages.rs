@@ -18,6 +18,16 @@ pub struct ParticipantSnapshot {
     pub metadata: Metadata,
 }
 
+/// An attachment of a message: an image uploaded to the thread (2024-03-15-preview).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredAttachment {
+    pub id: String,
+    pub attachment_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
 /// The stored content of a message (the `content` column, JSON).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct MessageContent {
@@ -33,6 +43,9 @@ pub struct MessageContent {
     /// Who caused a system message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initiator: Option<String>,
+    /// Attached images of a `text`/`html` message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<StoredAttachment>,
 }
 
 /// A message to append.
@@ -201,6 +214,7 @@ impl Store {
         thread_id: &str,
         id: i64,
         content: Option<&str>,
+        attachments: Option<&[StoredAttachment]>,
         metadata_patch: &std::collections::BTreeMap<String, Option<String>>,
         now: i64,
     ) -> Result<bool, sqlx::Error> {
@@ -218,6 +232,9 @@ impl Store {
         let mut stored: MessageContent = serde_json::from_str(&row.0).unwrap_or_default();
         if let Some(text) = content {
             stored.message = Some(text.to_owned());
+        }
+        if let Some(attachments) = attachments {
+            stored.attachments = attachments.to_vec();
         }
         let mut metadata = super::metadata_from_text(&row.1);
         merge_metadata(&mut metadata, metadata_patch);

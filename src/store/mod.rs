@@ -5,6 +5,7 @@
 
 mod idempotency;
 mod identities;
+mod images;
 mod messages;
 mod participants;
 mod receipts;
@@ -21,12 +22,15 @@ use sqlx::{SqlitePool, migrate::Migrator};
 
 pub use idempotency::IdempotencyKey;
 pub use identities::IdentityRow;
-pub use messages::{MessageContent, MessageRow, MessagesPage, NewMessage, ParticipantSnapshot};
+pub use images::ImageRow;
+pub use messages::{
+    MessageContent, MessageRow, MessagesPage, NewMessage, ParticipantSnapshot, StoredAttachment,
+};
 pub use participants::{AddOutcome, NewParticipant, ParticipantRow};
 pub use receipts::ReadReceiptRow;
 pub use state::{
-    IdentityState, MessageState, ParticipantState, ReadReceiptState, RepeatabilityState,
-    STATE_FORMAT, StateDocument, ThreadState,
+    IdentityState, ImageState, MessageState, ParticipantState, ReadReceiptState,
+    RepeatabilityState, STATE_FORMAT, StateDocument, ThreadState,
 };
 pub use threads::{CreateOutcome, NewThread, ThreadAccess, ThreadRow, ThreadUpdate};
 

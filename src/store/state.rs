@@ -2,6 +2,7 @@
 //! transaction), and reset. The document keeps every column, so export → reset → import →
 //! export gives the same document.
 
+use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, SqliteConnection};
 
@@ -58,6 +59,22 @@ pub struct ThreadState {
     pub participants: Vec<ParticipantState>,
     pub messages: Vec<MessageState>,
     pub read_receipts: Vec<ReadReceiptState>,
+    /// Uploaded images (2024-03-15-preview); absent in documents from before they existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ImageState>,
+}
+
+/// An image uploaded to a thread.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImageState {
+    pub id: String,
+    pub name: Option<String>,
+    pub content_type: String,
+    /// The image bytes, base64.
+    pub data: String,
+    #[serde(with = "serde_instant")]
+    pub created_at: i64,
 }
 
 /// A participant of a thread.
@@ -149,6 +166,7 @@ struct ReceiptColumns {
 
 /// What `clear` runs, children first.
 const CLEAR_CHILDREN_FIRST: &[&str] = &[
+    "DELETE FROM images",
     "DELETE FROM read_receipts",
     "DELETE FROM messages",
     "DELETE FROM participants",
@@ -219,6 +237,19 @@ impl StateDocument {
                     return Err(format!(
                         "thread {}: message {} has unknown type {}",
                         t.id, m.id, m.kind
+                    ));
+                }
+            }
+            let mut images = std::collections::HashSet::new();
+            for i in &t.images {
+                if !images.insert(i.id.as_str())
+                    || base64::engine::general_purpose::STANDARD
+                        .decode(&i.data)
+                        .is_err()
+                {
+                    return Err(format!(
+                        "thread {}: image {} is listed twice or its data is not base64",
+                        t.id, i.id
                     ));
                 }
             }
@@ -349,7 +380,23 @@ async fn export(conn: &mut SqliteConnection) -> Result<StateDocument, sqlx::Erro
         .into_iter()
         .map(|r| ReadReceiptState { user_id: r.user_id, message_id: r.message_id, read_at: r.read_at })
         .collect();
+        let images = sqlx::query_as::<_, super::ImageRow>(
+            "SELECT id, name, content_type, data, created_at FROM images WHERE thread_id = ? ORDER BY id",
+        )
+        .bind(&t.id)
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|i| ImageState {
+            id: i.id,
+            name: i.name,
+            content_type: i.content_type,
+            data: base64::engine::general_purpose::STANDARD.encode(&i.data),
+            created_at: i.created_at,
+        })
+        .collect();
         threads.push(ThreadState {
+            images,
             metadata: super::metadata_from_text(&t.metadata),
             retention_policy: t
                 .retention_policy
@@ -448,6 +495,23 @@ async fn import(conn: &mut SqliteConnection, document: &StateDocument) -> Result
             .bind(m.version)
             .bind(m.edited_at)
             .bind(m.deleted_at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        for i in &t.images {
+            // Validated by `StateDocument::validate`, so the base64 decodes.
+            let data = base64::engine::general_purpose::STANDARD
+                .decode(&i.data)
+                .unwrap_or_default();
+            sqlx::query(
+                "INSERT INTO images (thread_id, id, name, content_type, data, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&t.id)
+            .bind(&i.id)
+            .bind(&i.name)
+            .bind(&i.content_type)
+            .bind(data)
+            .bind(i.created_at)
             .execute(&mut *conn)
             .await?;
         }

@@ -7,6 +7,7 @@ mod emulator;
 mod errors;
 mod faults;
 mod identity;
+mod images;
 mod messages;
 mod participants;
 mod persistence;
