@@ -101,6 +101,18 @@ pub struct CommunicationUserIdentifierModel {
 }
 
 impl CommunicationIdentifierModel {
+    /// The model of a bare raw id (the 2020 preview sends ids as plain strings).
+    pub fn from_raw_id(raw_id: &str) -> Self {
+        CommunicationIdentifierModel {
+            raw_id: Some(raw_id.to_owned()),
+            kind: None,
+            communication_user: None,
+            phone_number: None,
+            microsoft_teams_user: None,
+            microsoft_teams_app: None,
+        }
+    }
+
     /// The raw id this identifier names, for an ACS communication user. Chat threads of this
     /// emulator hold ACS users only; phone numbers and Teams identities (interop) are refused.
     pub fn communication_user_raw_id(&self) -> ApiResult<String> {

@@ -264,6 +264,7 @@ impl SeedFile {
                     initiator: Some(created_by.clone()),
                     message: None,
                     attachments: Vec::new(),
+                    priority: None,
                 }
             };
             push(

@@ -18,6 +18,9 @@ pub struct ChatVersion {
     pub retention_none: bool,
     /// Image upload/view/delete and `attachments` in send/update requests: 2024-03-15-preview.
     pub images: bool,
+    /// The 2020 preview surface (`members`, `readreceipts`, 207 multi-status, string
+    /// identifiers, `ThreadActivity/*` messages), served by `api::preview2`.
+    pub legacy: bool,
 }
 
 const BASE: ChatVersion = ChatVersion {
@@ -27,11 +30,18 @@ const BASE: ChatVersion = ChatVersion {
     thread_metadata: false,
     retention_none: false,
     images: false,
+    legacy: false,
 };
 
 /// Chat versions served, oldest first. The Python SDK 1.3.0 sends 2024-03-07, the JS SDK 1.6.0
 /// sends 2025-03-15.
 pub const CHAT_VERSIONS: &[ChatVersion] = &[
+    // What azure-communication-chat 1.0.0b2 (2020) speaks; served by `api::preview2`.
+    ChatVersion {
+        name: "2020-09-21-preview2",
+        legacy: true,
+        ..BASE
+    },
     ChatVersion {
         name: "2021-03-07",
         ..BASE
@@ -82,6 +92,10 @@ pub struct IdentityVersion {
     pub join_scopes: bool,
     /// `GET /identities/{id}` (2025-06-30).
     pub get_identity: bool,
+    /// The 2020 preview surface of azure-communication-administration 1.0.0b4: create answers
+    /// 200 `{id}`, tokens come from `POST /identities/{id}/token`, revocation is
+    /// `PATCH /identities/{id}`.
+    pub legacy: bool,
 }
 
 const fn identity(name: &'static str, join_scopes: bool, get_identity: bool) -> IdentityVersion {
@@ -89,11 +103,16 @@ const fn identity(name: &'static str, join_scopes: bool, get_identity: bool) -> 
         name,
         join_scopes,
         get_identity,
+        legacy: false,
     }
 }
 
 /// Identity versions served, oldest first. Both identity SDKs send 2023-10-01.
 pub const IDENTITY_VERSIONS: &[IdentityVersion] = &[
+    IdentityVersion {
+        legacy: true,
+        ..identity("2020-07-20-preview2", false, false)
+    },
     identity("2021-03-07", false, false),
     identity("2022-06-01", false, false),
     identity("2022-10-01", false, false),

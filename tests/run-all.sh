@@ -65,6 +65,9 @@ bash tests/sdk/python-e2e/run.sh || status=1
 step "official JavaScript SDK (@azure/communication-chat 1.6.0, @azure/communication-identity 1.3.1)"
 bash tests/sdk/js/run.sh || status=1
 
+step "the 2020 SDKs (azure-communication-chat 1.0.0b2, -administration 1.0.0b4): the seed quickstart"
+bash tests/sdk/preview2/run.sh || status=1
+
 step "official SDK version matrix (Python chat 1.0.0-1.3.0, JS chat 1.0.1-1.6.0: every Chat api-version)"
 bash tests/sdk/matrix/run.sh || status=1
 

@@ -124,6 +124,15 @@ pub async fn create(
     IdentityApi(version): IdentityApi,
     OptionalJson(request): OptionalJson<CommunicationIdentityCreateRequest>,
 ) -> ApiResult<Response> {
+    if version.legacy {
+        // 2020-07-20-preview2 (administration 1.0.0b4): no body, 200 `{"id"}`.
+        let id = new_user_id(&state.config.resource_id);
+        state
+            .store
+            .insert_identity(&id, state.clock.now_micros())
+            .await?;
+        return Ok(json_response(StatusCode::OK, &json!({ "id": id })));
+    }
     let scopes = request.create_token_with_scopes.unwrap_or_default();
     check_scopes(&scopes, version)?;
     let minutes = check_minutes(request.expires_in_minutes)?;
@@ -139,6 +148,45 @@ pub async fn create(
     Ok(json_response(StatusCode::CREATED, &body))
 }
 
+/// Body of the 2020 preview's `PATCH /identities/{id}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommunicationIdentityUpdateRequest {
+    /// "All tokens that are issued prior to this time will be revoked"; absent means now.
+    pub tokens_valid_from: Option<String>,
+}
+
+/// CommunicationIdentity_Update: PATCH /identities/{id} (2020-07-20-preview2 only): revokes the
+/// identity's tokens issued before `tokensValidFrom` (default: now). 204.
+pub async fn update(
+    State(state): State<AppState>,
+    IdentityApi(version): IdentityApi,
+    AcsPath(id): AcsPath<String>,
+    OptionalJson(request): OptionalJson<CommunicationIdentityUpdateRequest>,
+) -> ApiResult<StatusCode> {
+    if !version.legacy {
+        return Err(not_in_version("PATCH /identities/{id}", version));
+    }
+    check_identity_id(&state, &id)?;
+    let valid_from = match request.tokens_valid_from.as_deref() {
+        None => state.clock.now_micros(),
+        Some(text) => crate::clock::parse_wire(text).ok_or_else(|| {
+            ApiError::bad_request(format!("Value for tokensValidFrom ({text}) is not valid."))
+        })?,
+    };
+    if !state.store.revoke_tokens(&id, valid_from).await? {
+        return Err(identity_not_found());
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn not_in_version(operation: &str, version: &IdentityVersion) -> ApiError {
+    ApiError::NotFound(format!(
+        "{operation} is not part of api-version {}.",
+        version.name
+    ))
+}
+
 /// IdentityOperations_Get: GET /identities/{id} (2025-06-30 and later).
 pub async fn get(
     State(state): State<AppState>,
@@ -146,10 +194,7 @@ pub async fn get(
     AcsPath(id): AcsPath<String>,
 ) -> ApiResult<Response> {
     if !version.get_identity {
-        return Err(ApiError::NotFound(format!(
-            "GET /identities/{{id}} is not part of api-version {}.",
-            version.name
-        )));
+        return Err(not_in_version("GET /identities/{id}", version));
     }
     check_identity_id(&state, &id)?;
     let identity = state
@@ -191,8 +236,24 @@ pub async fn identity_action(
     AcsBytes(body): AcsBytes,
 ) -> ApiResult<Response> {
     match action.as_str() {
+        // 2020-07-20-preview2: `POST /identities/{id}/token` → 200 `{id, token, expiresOn}`, 24 h.
+        "token" if version.legacy => {
+            check_identity_id(&state, &id)?;
+            let request: CommunicationIdentityAccessTokenRequest = serde_json::from_slice(&body)
+                .map_err(|e| {
+                    ApiError::bad_request(format!("The request body is not valid: {e}."))
+                })?;
+            let scopes = request.scopes.unwrap_or_default();
+            if scopes.is_empty() {
+                return Err(ApiError::bad_request("At least one scope is required."));
+            }
+            check_scopes(&scopes, version)?;
+            let mut token = issue_token(&state, &id, &scopes, MAX_TOKEN_MINUTES).await?;
+            token["id"] = json!(id);
+            Ok(json_response(StatusCode::OK, &token))
+        }
         // IdentityOperations_IssueAccessToken
-        ":issueAccessToken" => {
+        ":issueAccessToken" if !version.legacy => {
             check_identity_id(&state, &id)?;
             let request: CommunicationIdentityAccessTokenRequest = serde_json::from_slice(&body)
                 .map_err(|e| {
@@ -211,7 +272,7 @@ pub async fn identity_action(
             Ok(json_response(StatusCode::OK, &token))
         }
         // IdentityOperations_RevokeAccessTokens: no request body.
-        ":revokeAccessTokens" => {
+        ":revokeAccessTokens" if !version.legacy => {
             check_identity_id(&state, &id)?;
             if !state
                 .store

@@ -9,6 +9,7 @@ pub mod identity;
 pub mod images;
 pub mod messages;
 pub mod participants;
+pub mod preview2;
 pub mod read_receipts;
 pub mod render;
 pub mod threads;
@@ -80,13 +81,13 @@ pub fn operation_of(routes: &[ServedRoute], method: &str, path: &str) -> Option<
 }
 
 /// Builds a router and the list of what it serves side by side.
-struct Routes {
+pub(crate) struct Routes {
     router: Router<AppState>,
     served: Vec<ServedRoute>,
 }
 
 impl Routes {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Routes {
             router: Router::new(),
             served: Vec::new(),
@@ -94,7 +95,7 @@ impl Routes {
     }
 
     /// Adds `path` with a method router serving exactly these (method, operationId) pairs.
-    fn add(
+    pub(crate) fn add(
         mut self,
         path: &'static str,
         operations: &[(&'static str, &'static str)],
@@ -114,7 +115,7 @@ impl Routes {
     /// Adds a path ending in an `{action}` capture that serves the literal (action,
     /// operationId) pairs with POST (axum 0.8 reserves a leading `:` in route syntax, so `:add`
     /// cannot be a literal route segment).
-    fn add_actions(
+    pub(crate) fn add_actions(
         mut self,
         path: &'static str,
         actions: &[(&str, &'static str)],
@@ -228,8 +229,12 @@ pub fn routes(state: AppState) -> (Router, Vec<ServedRoute>) {
             &[
                 ("GET", "IdentityOperations_Get"),
                 ("DELETE", "IdentityOperations_Delete"),
+                // 2020-07-20-preview2 only.
+                ("PATCH", "CommunicationIdentity_Update"),
             ],
-            get(identity::get).delete(identity::delete),
+            get(identity::get)
+                .delete(identity::delete)
+                .patch(identity::update),
         )
         .add_actions(
             "/identities/{id}/{action}",
@@ -239,6 +244,8 @@ pub fn routes(state: AppState) -> (Router, Vec<ServedRoute>) {
                     ":revokeAccessTokens",
                     "IdentityOperations_RevokeAccessTokens",
                 ),
+                // 2020-07-20-preview2 only.
+                ("token", "CommunicationIdentity_IssueToken"),
             ],
             post(identity::identity_action),
         );
@@ -310,13 +317,26 @@ pub fn routes(state: AppState) -> (Router, Vec<ServedRoute>) {
             delete(chaos::delete_fault),
         );
 
+    // The 2020 preview is a different surface on partly the same paths: requests for it go to
+    // its own router before today's routes see them.
+    let (legacy_router, legacy_served) = preview2::routes(state.clone());
     // Faults and rate limits apply to the service routes, inside the api-supported-versions
     // layer (so injected errors carry it too) and outside authentication.
     let chaos_state = chaos::ChaosState {
         app: state.clone(),
-        routes: Arc::new([chat.served.clone(), identity.served.clone()].concat()),
+        routes: Arc::new(
+            [
+                chat.served.clone(),
+                legacy_served.clone(),
+                identity.served.clone(),
+            ]
+            .concat(),
+        ),
     };
     let chaos_layer = || middleware::from_fn_with_state(chaos_state.clone(), chaos::chaos);
+    let legacy_router = legacy_router.layer(chaos_layer()).layer(supported_versions(
+        versions::CHAT_VERSIONS.iter().map(|v| v.name),
+    ));
 
     let router = Router::new()
         .merge(chat.router.layer(chaos_layer()).layer(supported_versions(
@@ -342,7 +362,27 @@ pub fn routes(state: AppState) -> (Router, Vec<ServedRoute>) {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);
-    let served = [chat.served, identity.served, emulator.served, admin.served].concat();
+    // Choose the surface before any routing, so each router sees the request as sent.
+    let dispatch = tower::service_fn(move |request: axum::extract::Request| {
+        let (legacy, today) = (legacy_router.clone(), router.clone());
+        async move {
+            use tower::ServiceExt;
+            if preview2::wants(&request) {
+                legacy.oneshot(request).await
+            } else {
+                today.oneshot(request).await
+            }
+        }
+    });
+    let router = Router::new().fallback_service(dispatch);
+    let served = [
+        chat.served,
+        legacy_served,
+        identity.served,
+        emulator.served,
+        admin.served,
+    ]
+    .concat();
     (router, served)
 }
 
@@ -362,7 +402,7 @@ fn supported_versions(
     )
 }
 
-async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+pub(crate) async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
     no_route(method.as_str(), uri.path())
 }
 
@@ -371,7 +411,7 @@ pub fn no_route(method: &str, path: &str) -> ApiError {
     ApiError::NotFound(format!("No route matches {method} {path}."))
 }
 
-async fn method_not_allowed() -> ApiError {
+pub(crate) async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 

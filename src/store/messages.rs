@@ -46,6 +46,9 @@ pub struct MessageContent {
     /// Attached images of a `text`/`html` message.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<StoredAttachment>,
+    /// `Normal` or `High`: only the 2020 preview sends and shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<String>,
 }
 
 /// A message to append.

@@ -11,6 +11,7 @@ mod images;
 mod messages;
 mod participants;
 mod persistence;
+mod preview2;
 mod receipts;
 mod smoke;
 mod threads;
