@@ -196,6 +196,10 @@ pub struct Config {
     #[arg(long, env = "ACS_EMULATOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// Serve unknown or missing api-versions as the newest stable one instead of answering 400.
+    #[arg(long, env = "ACS_EMULATOR_LOOSE", default_value_t = false)]
+    pub loose: bool,
+
     /// Apply the service's documented rate limits (429 with Retry-After), to test retry logic.
     #[arg(long, env = "ACS_EMULATOR_THROTTLE", default_value_t = false)]
     pub throttle: bool,
@@ -229,6 +233,7 @@ impl Config {
             auth: AuthMode::Strict,
             log_format: LogFormat::Text,
             throttle: false,
+            loose: false,
             import_file: None,
             seed: None,
         }

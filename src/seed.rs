@@ -149,6 +149,7 @@ impl SeedFile {
                 deleted_at: None,
                 tokens_revoked_at: 0,
                 last_token_issued_at: None,
+                custom_id: None,
             });
             for token in &identity.tokens {
                 let issued_at =

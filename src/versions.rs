@@ -120,6 +120,24 @@ pub const IDENTITY_VERSIONS: &[IdentityVersion] = &[
     identity("2025-06-30", true, true),
 ];
 
+/// The newest stable Chat version (what `--loose` serves unknown versions as).
+pub fn newest_chat() -> &'static ChatVersion {
+    CHAT_VERSIONS
+        .iter()
+        .rev()
+        .find(|v| !v.name.contains("preview"))
+        .unwrap_or(&CHAT_VERSIONS[0])
+}
+
+/// The newest stable Identity version.
+pub fn newest_identity() -> &'static IdentityVersion {
+    IDENTITY_VERSIONS
+        .iter()
+        .rev()
+        .find(|v| !v.name.contains("preview"))
+        .unwrap_or(&IDENTITY_VERSIONS[0])
+}
+
 /// Looks up a Chat version by its exact name.
 pub fn chat_version(name: &str) -> Option<&'static ChatVersion> {
     CHAT_VERSIONS.iter().find(|v| v.name == name)
@@ -150,5 +168,7 @@ mod tests {
         let preview = chat_version("2024-03-15-preview").expect("known");
         assert!(preview.images && preview.thread_metadata && !preview.retention_none);
         assert!(chat_version("2099-01-01").is_none());
+        assert_eq!(newest_chat().name, "2025-03-15");
+        assert_eq!(newest_identity().name, "2025-06-30");
     }
 }

@@ -71,6 +71,9 @@ bash tests/sdk/preview2/run.sh || status=1
 step "official SDK version matrix (Python chat 1.0.0-1.3.0, JS chat 1.0.1-1.6.0: every Chat api-version)"
 bash tests/sdk/matrix/run.sh || status=1
 
+step "conformance: recorded service exchanges and spec examples replayed against the emulator"
+CONFORMANCE_REPORT="$work/conformance-report.md" bash tests/conformance/run.sh || status=1
+
 if [ "$status" -ne 0 ]; then
     echo "emulator log (last 50 lines):"
     tail -n 50 "$log"

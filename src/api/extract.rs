@@ -17,6 +17,10 @@ use crate::versions::{self, ChatVersion, IdentityVersion};
 /// Largest page any list returns (the documented ListMessages maximum, used for all lists).
 pub const MAX_PAGE_SIZE: u32 = 200;
 
+/// Page size when the client gives none: the service answered a `maxPageSize`-less thread list
+/// with 100 items and a nextLink (recorded, Android `canListChatThreads`).
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+
 /// Which scheme the listener that accepted the request speaks; set per listener.
 #[derive(Debug, Clone, Copy)]
 pub struct ListenerScheme(pub &'static str);
@@ -51,19 +55,29 @@ fn unsupported(version: &str, supported: &[&str]) -> ApiError {
     }
 }
 
-/// The Chat api-version of the request (required; unknown versions are a 400).
+/// The Chat api-version of the request (required; unknown versions are a 400, or the newest
+/// with `--loose`).
 #[derive(Debug, Clone, Copy)]
 pub struct ChatApi(pub &'static ChatVersion);
 
-impl<S: Send + Sync> FromRequestParts<S> for ChatApi {
+impl FromRequestParts<AppState> for ChatApi {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let name = api_version_param(parts)?;
-        versions::chat_version(&name).map(ChatApi).ok_or_else(|| {
-            let names: Vec<&str> = versions::CHAT_VERSIONS.iter().map(|v| v.name).collect();
-            unsupported(&name, &names)
-        })
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let name = match api_version_param(parts) {
+            Ok(name) => name,
+            Err(_) if state.config.loose => return Ok(ChatApi(versions::newest_chat())),
+            Err(e) => return Err(e),
+        };
+        match versions::chat_version(&name) {
+            Some(version) => Ok(ChatApi(version)),
+            // --loose: a version the emulator does not know is served as the newest.
+            None if state.config.loose => Ok(ChatApi(versions::newest_chat())),
+            None => {
+                let names: Vec<&str> = versions::CHAT_VERSIONS.iter().map(|v| v.name).collect();
+                Err(unsupported(&name, &names))
+            }
+        }
     }
 }
 
@@ -71,17 +85,23 @@ impl<S: Send + Sync> FromRequestParts<S> for ChatApi {
 #[derive(Debug, Clone, Copy)]
 pub struct IdentityApi(pub &'static IdentityVersion);
 
-impl<S: Send + Sync> FromRequestParts<S> for IdentityApi {
+impl FromRequestParts<AppState> for IdentityApi {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let name = api_version_param(parts)?;
-        versions::identity_version(&name)
-            .map(IdentityApi)
-            .ok_or_else(|| {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let name = match api_version_param(parts) {
+            Ok(name) => name,
+            Err(_) if state.config.loose => return Ok(IdentityApi(versions::newest_identity())),
+            Err(e) => return Err(e),
+        };
+        match versions::identity_version(&name) {
+            Some(version) => Ok(IdentityApi(version)),
+            None if state.config.loose => Ok(IdentityApi(versions::newest_identity())),
+            None => {
                 let names: Vec<&str> = versions::IDENTITY_VERSIONS.iter().map(|v| v.name).collect();
-                unsupported(&name, &names)
-            })
+                Err(unsupported(&name, &names))
+            }
+        }
     }
 }
 
@@ -192,6 +212,9 @@ fn undouble_port(host: &str) -> &str {
 #[derive(Debug, Clone)]
 pub struct PageQuery {
     pub max_page_size: u32,
+    /// Whether the client gave `maxPageSize`: only then do nextLinks repeat it (the service's
+    /// nextLink for a list without one carries only `syncState` and `api-version`).
+    pub explicit_page_size: bool,
     pub start_time: Option<Micros>,
     /// `startTime` as the client wrote it, for nextLinks.
     pub start_time_text: Option<String>,
@@ -204,7 +227,8 @@ impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let mut page = PageQuery {
-            max_page_size: MAX_PAGE_SIZE,
+            max_page_size: DEFAULT_PAGE_SIZE,
+            explicit_page_size: false,
             start_time: None,
             start_time_text: None,
             skip: 0,
@@ -222,6 +246,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
                     }
                     // Larger requests are served at the documented maximum.
                     page.max_page_size = (size as u32).min(MAX_PAGE_SIZE);
+                    page.explicit_page_size = true;
                 }
                 "startTime" => {
                     page.start_time =

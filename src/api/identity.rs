@@ -36,6 +36,8 @@ const SCOPES_WITHOUT_JOIN: &[&str] = &["chat", "voip"];
 pub struct CommunicationIdentityCreateRequest {
     pub create_token_with_scopes: Option<Vec<String>>,
     pub expires_in_minutes: Option<i64>,
+    /// 2025-06-30: the caller's own id; creating again with it returns the same identity.
+    pub custom_id: Option<String>,
 }
 
 /// `CommunicationIdentityAccessTokenRequest`.
@@ -136,11 +138,28 @@ pub async fn create(
     let scopes = request.create_token_with_scopes.unwrap_or_default();
     check_scopes(&scopes, version)?;
     let minutes = check_minutes(request.expires_in_minutes)?;
-    let id = new_user_id(&state.config.resource_id);
-    state
-        .store
-        .insert_identity(&id, state.clock.now_micros())
-        .await?;
+    let now = state.clock.now_micros();
+    // customId arrived with GET /identities/{id} in 2025-06-30; older versions ignore it.
+    let id = match request.custom_id.filter(|_| version.get_identity) {
+        Some(custom_id) if custom_id.trim().is_empty() || custom_id.len() > 256 => {
+            return Err(ApiError::bad_request(
+                "customId must be 1 to 256 characters.",
+            ));
+        }
+        Some(custom_id) => {
+            let fresh = new_user_id(&state.config.resource_id);
+            state
+                .store
+                .insert_identity_with_custom_id(&fresh, &custom_id, now)
+                .await?
+                .0
+        }
+        None => {
+            let id = new_user_id(&state.config.resource_id);
+            state.store.insert_identity(&id, now).await?;
+            id
+        }
+    };
     let mut body = json!({ "identity": { "id": id } });
     if !scopes.is_empty() {
         body["accessToken"] = issue_token(&state, &id, &scopes, minutes).await?;
@@ -204,6 +223,9 @@ pub async fn get(
         .filter(|i| i.deleted_at.is_none())
         .ok_or_else(identity_not_found)?;
     let mut body = json!({ "id": identity.id });
+    if let Some(custom_id) = &identity.custom_id {
+        body["customId"] = json!(custom_id);
+    }
     if let Some(at) = identity.last_token_issued_at {
         body["lastTokenIssuedAt"] = json!(to_wire_precise(at));
     }

@@ -334,9 +334,12 @@ pub fn routes(state: AppState) -> (Router, Vec<ServedRoute>) {
         ),
     };
     let chaos_layer = || middleware::from_fn_with_state(chaos_state.clone(), chaos::chaos);
-    let legacy_router = legacy_router.layer(chaos_layer()).layer(supported_versions(
-        versions::CHAT_VERSIONS.iter().map(|v| v.name),
-    ));
+    let legacy_router = legacy_router
+        .layer(chaos_layer())
+        .layer(supported_versions(
+            versions::CHAT_VERSIONS.iter().map(|v| v.name),
+        ))
+        .layer(middleware::map_response(preview2::flatten_error));
 
     let router = Router::new()
         .merge(chat.router.layer(chaos_layer()).layer(supported_versions(
@@ -441,10 +444,10 @@ pub fn skip_next_link(
     page: &extract::PageQuery,
     version: &str,
 ) -> String {
-    let params = [
-        ("skip", (page.skip + page.max_page_size).to_string()),
-        ("maxPageSize", page.max_page_size.to_string()),
-    ];
+    let mut params = vec![("skip", (page.skip + page.max_page_size).to_string())];
+    if page.explicit_page_size {
+        params.push(("maxPageSize", page.max_page_size.to_string()));
+    }
     extract::next_link(base, path, &params, version)
 }
 
@@ -457,12 +460,16 @@ pub fn sync_next_link(
     page: &extract::PageQuery,
     version: &str,
 ) -> String {
-    let mut params = vec![
-        ("syncState", sync_state),
-        ("maxPageSize", page.max_page_size.to_string()),
-    ];
-    if let Some(start) = &page.start_time_text {
-        params.push(("startTime", start.clone()));
+    let mut params = vec![("syncState", sync_state)];
+    if page.explicit_page_size {
+        params.push(("maxPageSize", page.max_page_size.to_string()));
+    }
+    match &page.start_time_text {
+        Some(start) => params.push(("startTime", start.clone())),
+        None if path.ends_with("/messages") => {
+            params.push(("startTime", "1970-01-01T00:00:00Z".to_owned()))
+        }
+        None => {}
     }
     extract::next_link(base, path, &params, version)
 }

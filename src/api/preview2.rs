@@ -8,7 +8,6 @@
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode};
-use axum::middleware;
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 use serde::Deserialize;
@@ -126,14 +125,14 @@ pub fn routes(state: AppState) -> (Router, Vec<ServedRoute>) {
         .router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::map_response(flatten_error))
         .with_state(state);
     (router, routes.served)
 }
 
 /// This surface's error body is the bare `Error` model, `{code, message}` (preview2 spec and
-/// examples), not today's `{"error": {…}}`.
-async fn flatten_error(response: Response) -> Response {
+/// examples), not today's `{"error": {…}}`. Applied outermost on this surface's router, so
+/// injected faults and throttling answer in this shape too.
+pub async fn flatten_error(response: Response) -> Response {
     if !response.headers().contains_key("x-ms-error-response") {
         return response;
     }

@@ -13,6 +13,8 @@ pub struct IdentityRow {
     /// Tokens whose issue time is at or before this instant are refused.
     pub tokens_revoked_at: i64,
     pub last_token_issued_at: Option<i64>,
+    /// The caller's own id for the identity (2025-06-30), unique.
+    pub custom_id: Option<String>,
 }
 
 impl Store {
@@ -26,10 +28,44 @@ impl Store {
         Ok(())
     }
 
+    /// The identity with this `customId`, or a new one (`id`) carrying it: one transaction, so
+    /// two concurrent creates with the same customId get the same identity. Returns the id and
+    /// whether it was created now.
+    pub async fn insert_identity_with_custom_id(
+        &self,
+        id: &str,
+        custom_id: &str,
+        now: i64,
+    ) -> Result<(String, bool), sqlx::Error> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let existing: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM identities WHERE custom_id = ? AND deleted_at IS NULL",
+        )
+        .bind(custom_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(existing) = existing {
+            return Ok((existing, false));
+        }
+        // A deleted identity releases its customId.
+        sqlx::query("UPDATE identities SET custom_id = NULL WHERE custom_id = ?")
+            .bind(custom_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO identities (id, created_at, custom_id) VALUES (?, ?, ?)")
+            .bind(id)
+            .bind(now)
+            .bind(custom_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok((id.to_owned(), true))
+    }
+
     /// The identity with this id, deleted or not.
     pub async fn get_identity(&self, id: &str) -> Result<Option<IdentityRow>, sqlx::Error> {
         sqlx::query_as::<_, IdentityRow>(
-            "SELECT id, created_at, deleted_at, tokens_revoked_at, last_token_issued_at
+            "SELECT id, created_at, deleted_at, tokens_revoked_at, last_token_issued_at, custom_id
              FROM identities WHERE id = ?",
         )
         .bind(id)

@@ -36,6 +36,8 @@ pub struct IdentityState {
     pub tokens_revoked_at: i64,
     #[serde(default, with = "serde_instant::option")]
     pub last_token_issued_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_id: Option<String>,
 }
 
 /// A thread with everything in it.
@@ -319,7 +321,7 @@ async fn clear(conn: &mut SqliteConnection, keep_identities: bool) -> Result<(),
 
 async fn export(conn: &mut SqliteConnection) -> Result<StateDocument, sqlx::Error> {
     let identities = sqlx::query_as::<_, IdentityState>(
-        "SELECT id, created_at, deleted_at, tokens_revoked_at, last_token_issued_at FROM identities ORDER BY id",
+        "SELECT id, created_at, deleted_at, tokens_revoked_at, last_token_issued_at, custom_id FROM identities ORDER BY id",
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -433,14 +435,15 @@ async fn export(conn: &mut SqliteConnection) -> Result<StateDocument, sqlx::Erro
 async fn import(conn: &mut SqliteConnection, document: &StateDocument) -> Result<(), sqlx::Error> {
     for i in &document.identities {
         sqlx::query(
-            "INSERT INTO identities (id, created_at, deleted_at, tokens_revoked_at, last_token_issued_at)
-             VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO identities (id, created_at, deleted_at, tokens_revoked_at, last_token_issued_at, custom_id)
+             VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(&i.id)
         .bind(i.created_at)
         .bind(i.deleted_at)
         .bind(i.tokens_revoked_at)
         .bind(i.last_token_issued_at)
+        .bind(&i.custom_id)
         .execute(&mut *conn)
         .await?;
     }

@@ -722,3 +722,49 @@ async fn bad_identity_input_is_400_never_500() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn loose_serves_unknown_api_versions_as_the_newest() {
+    let app = TestApp::spawn_with(|c| c.loose = true).await;
+    let (_, token) = app.create_user().await;
+    for path in ["/chat/threads?api-version=2099-01-01", "/chat/threads"] {
+        let url = format!("{}{path}", app.http_base);
+        let reply = app
+            .send(
+                Method::GET,
+                &url,
+                &[("authorization", format!("Bearer {token}"))],
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.text);
+        assert!(
+            reply
+                .header("api-supported-versions")
+                .is_some_and(|v| v.contains("2025-03-15"))
+        );
+    }
+    let created = app
+        .identity(Method::POST, "/identities?api-version=2099-01-01", None)
+        .await;
+    assert_eq!(
+        created.status, 201,
+        "served as 2025-06-30: {}",
+        created.text
+    );
+    app.stop().await;
+
+    let strict = TestApp::spawn().await;
+    let (_, token) = strict.create_user().await;
+    let url = format!("{}/chat/threads?api-version=2099-01-01", strict.http_base);
+    let reply = strict
+        .send(
+            Method::GET,
+            &url,
+            &[("authorization", format!("Bearer {token}"))],
+            None,
+        )
+        .await;
+    reply.assert_error(400, "UnsupportedApiVersion");
+    strict.stop().await;
+}

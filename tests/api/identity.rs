@@ -622,3 +622,55 @@ async fn entra_bearer_tokens_for_the_communication_audience_are_accepted() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn custom_ids_return_the_same_identity_on_2025_06_30() {
+    let app = TestApp::spawn().await;
+    let create = |version: &'static str| {
+        let app = &app;
+        async move {
+            let reply = app
+                .identity(
+                    Method::POST,
+                    &format!("/identities?api-version={version}"),
+                    Some(json!({"customId": "sally@contoso.com"})),
+                )
+                .await;
+            assert_eq!(reply.status, 201, "{}", reply.text);
+            reply.json()["identity"]["id"]
+                .as_str()
+                .expect("id")
+                .to_owned()
+        }
+    };
+    let first = create("2025-06-30").await;
+    assert_eq!(
+        create("2025-06-30").await,
+        first,
+        "same customId, same identity"
+    );
+    let got = app
+        .identity(
+            Method::GET,
+            &format!("/identities/{}?api-version=2025-06-30", enc(&first)),
+            None,
+        )
+        .await;
+    assert_eq!(got.json()["customId"], "sally@contoso.com");
+    assert_ne!(
+        create("2023-10-01").await,
+        first,
+        "2023-10-01 has no customId"
+    );
+    // Deleting releases the customId.
+    let deleted = app
+        .identity(
+            Method::DELETE,
+            &format!("/identities/{}?api-version=2025-06-30", enc(&first)),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, 204);
+    assert_ne!(create("2025-06-30").await, first);
+    app.stop().await;
+}

@@ -16,3 +16,4 @@ mod receipts;
 mod smoke;
 mod threads;
 mod tls;
+mod versions;
