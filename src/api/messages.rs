@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::extract::{AcsJson, AcsPath, BaseUrl, ChatApi, PageQuery, decode_cursor, encode_cursor};
 use super::{
@@ -111,7 +111,7 @@ fn message_not_found() -> ApiError {
 
 /// A message the participant may see: it exists and was created at or after their history
 /// share time.
-async fn visible_message(
+pub(crate) async fn visible_message(
     state: &AppState,
     thread_id: &str,
     me: &ParticipantRow,
@@ -208,6 +208,23 @@ pub async fn list_chat_messages(
         base.0,
         thread_path_segment(&thread_id)
     );
+    messages_page(&state, &thread_id, &me, &base, &page, version.name, |m| {
+        render::message(m, version, &thread_url)
+    })
+    .await
+}
+
+/// A page of a thread's messages that `me` may see, newest first, rendered by `render`, with
+/// the nextLink (shared by both surfaces).
+pub async fn messages_page(
+    state: &AppState,
+    thread_id: &str,
+    me: &ParticipantRow,
+    base: &BaseUrl,
+    page: &PageQuery,
+    version: &str,
+    render: impl Fn(&MessageRow) -> Value,
+) -> ApiResult<Response> {
     let before = page
         .sync_state
         .as_deref()
@@ -216,21 +233,17 @@ pub async fn list_chat_messages(
     let result = state
         .store
         .list_messages_page(
-            &thread_id,
+            thread_id,
             me.share_history_time,
             page.start_time,
             before,
             page.max_page_size,
         )
         .await?;
-    let value = result
-        .messages
-        .iter()
-        .map(|m| render::message(m, version, &thread_url))
-        .collect();
+    let value = result.messages.iter().map(render).collect();
     let next = result.next_before_sequence.map(|before| {
         let path = format!("/chat/threads/{thread_id}/messages");
-        sync_next_link(&base, &path, encode_cursor(&before), &page, version.name)
+        sync_next_link(base, &path, encode_cursor(&before), page, version)
     });
     Ok(page_response(value, next))
 }
@@ -256,7 +269,7 @@ pub async fn get_chat_message(
     ))
 }
 
-fn require_sender(message: &MessageRow, user: &AcsUser) -> ApiResult<()> {
+pub(crate) fn require_sender(message: &MessageRow, user: &AcsUser) -> ApiResult<()> {
     // "Only the sender may update or delete their message; others get an error" (docs).
     if message.sender_id.as_deref() == Some(user.raw_id.as_str()) {
         Ok(())

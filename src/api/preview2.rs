@@ -13,22 +13,19 @@ use axum::routing::{delete, get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::extract::{
-    AcsJson, AcsPath, BaseUrl, ChatApi, OptionalJson, PageQuery, decode_cursor, encode_cursor,
-};
-use super::threads::{ChatParticipantRequest, participants_from_request};
+use super::extract::{AcsJson, AcsPath, BaseUrl, ChatApi, OptionalJson, PageQuery};
+use super::messages::{messages_page, require_sender};
+use super::threads::{ChatParticipantRequest, participants_from_request, threads_page};
 use super::{
     MAX_MESSAGE_BYTES, MAX_PARTICIPANT_BATCH, MAX_PARTICIPANTS, Routes, ServedRoute, created_at,
     json_response, method_not_allowed, not_found, not_permitted, page_response,
-    require_participant, sync_next_link, thread_path_segment,
+    require_participant, thread_path_segment,
 };
 use crate::app::AppState;
 use crate::auth::AcsUser;
 use crate::clock::to_wire;
 use crate::error::{ApiError, ApiResult};
-use crate::identifier::{
-    CommunicationIdentifierModel, check_thread_id, new_thread_id, parse_message_id,
-};
+use crate::identifier::{CommunicationIdentifierModel, check_thread_id, new_thread_id};
 use crate::store::{
     AddOutcome, MessageContent, MessageRow, Metadata, NewMessage, NewThread, ParticipantSnapshot,
     ThreadAccess, ThreadUpdate,
@@ -322,12 +319,6 @@ async fn create_chat_thread(
     Ok(response)
 }
 
-#[derive(serde::Serialize, Deserialize)]
-struct ThreadCursor {
-    at: i64,
-    id: String,
-}
-
 /// Chat_ListChatThreads (preview2): items `{id, topic, isDeleted, lastMessageReceivedOn}`.
 async fn list_chat_threads(
     State(state): State<AppState>,
@@ -337,45 +328,15 @@ async fn list_chat_threads(
     page: PageQuery,
 ) -> ApiResult<Response> {
     require_version(version)?;
-    let after = page
-        .sync_state
-        .as_deref()
-        .map(decode_cursor::<ThreadCursor>)
-        .transpose()?;
-    let (rows, more) = state
-        .store
-        .list_threads_page(
-            &user.raw_id,
-            page.start_time,
-            after.map(|c| (c.at, c.id)),
-            page.max_page_size,
-        )
-        .await?;
-    let value = rows
-        .iter()
-        .map(|t| {
-            json!({
-                "id": t.id,
-                "topic": t.topic,
-                "isDeleted": t.deleted_at.is_some(),
-                "lastMessageReceivedOn": to_wire(t.last_message_at),
-            })
+    threads_page(&state, &user, &base, &page, VERSION, |t| {
+        json!({
+            "id": t.id,
+            "topic": t.topic,
+            "isDeleted": t.deleted_at.is_some(),
+            "lastMessageReceivedOn": to_wire(t.last_message_at),
         })
-        .collect();
-    let next = rows.last().filter(|_| more).map(|last| {
-        let cursor = ThreadCursor {
-            at: last.last_message_at,
-            id: last.id.clone(),
-        };
-        sync_next_link(
-            &base,
-            "/chat/threads",
-            encode_cursor(&cursor),
-            &page,
-            VERSION,
-        )
-    });
-    Ok(page_response(value, next))
+    })
+    .await
 }
 
 fn member(p: &ParticipantSnapshot) -> Value {
@@ -597,33 +558,13 @@ async fn list_chat_messages(
 ) -> ApiResult<Response> {
     require_version(version)?;
     let (_, me) = require_participant(&state, &thread_id, &user).await?;
-    let before = page
-        .sync_state
-        .as_deref()
-        .map(decode_cursor::<i64>)
-        .transpose()?;
-    let result = state
-        .store
-        .list_messages_page(
-            &thread_id,
-            me.share_history_time,
-            page.start_time,
-            before,
-            page.max_page_size,
-        )
-        .await?;
-    let value = result
-        .messages
-        .iter()
-        .map(|m| render_message(m, &thread_id))
-        .collect();
-    let next = result.next_before_sequence.map(|before| {
-        let path = format!("/chat/threads/{thread_id}/messages");
-        sync_next_link(&base, &path, encode_cursor(&before), &page, VERSION)
-    });
-    Ok(page_response(value, next))
+    messages_page(&state, &thread_id, &me, &base, &page, VERSION, |m| {
+        render_message(m, &thread_id)
+    })
+    .await
 }
 
+/// A message the caller may see (a member, the message created after their history share time).
 async fn visible_message(
     state: &AppState,
     thread_id: &str,
@@ -631,23 +572,7 @@ async fn visible_message(
     message_id: &str,
 ) -> ApiResult<MessageRow> {
     let (_, me) = require_participant(state, thread_id, user).await?;
-    let id = parse_message_id(message_id)?;
-    state
-        .store
-        .get_message(thread_id, id)
-        .await?
-        .filter(|m| m.created_at >= me.share_history_time)
-        .ok_or_else(|| ApiError::NotFound("The specified message id was not found.".to_owned()))
-}
-
-fn require_sender(message: &MessageRow, user: &AcsUser) -> ApiResult<()> {
-    if message.sender_id.as_deref() == Some(user.raw_id.as_str()) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(
-            "Only the sender of a message can update or delete it.".to_owned(),
-        ))
-    }
+    super::messages::visible_message(state, thread_id, &me, message_id).await
 }
 
 /// ChatThread_GetChatMessage (preview2).

@@ -255,6 +255,27 @@ pub async fn list_chat_threads(
     base: BaseUrl,
     page: PageQuery,
 ) -> ApiResult<Response> {
+    threads_page(
+        &state,
+        &user,
+        &base,
+        &page,
+        version.name,
+        render::thread_item,
+    )
+    .await
+}
+
+/// A page of the caller's threads, rendered by `render`, with the nextLink (shared by both
+/// surfaces).
+pub async fn threads_page(
+    state: &AppState,
+    user: &AcsUser,
+    base: &BaseUrl,
+    page: &PageQuery,
+    version: &str,
+    render: impl Fn(&ThreadRow) -> Value,
+) -> ApiResult<Response> {
     let after = page
         .sync_state
         .as_deref()
@@ -269,19 +290,13 @@ pub async fn list_chat_threads(
             page.max_page_size,
         )
         .await?;
-    let value = rows.iter().map(render::thread_item).collect();
+    let value = rows.iter().map(render).collect();
     let next = rows.last().filter(|_| more).map(|last| {
         let cursor = ThreadCursor {
             at: last.last_message_at,
             id: last.id.clone(),
         };
-        sync_next_link(
-            &base,
-            "/chat/threads",
-            encode_cursor(&cursor),
-            &page,
-            version.name,
-        )
+        sync_next_link(base, "/chat/threads", encode_cursor(&cursor), page, version)
     });
     Ok(page_response(value, next))
 }
