@@ -23,7 +23,7 @@ impl Store {
         sqlx::query("INSERT INTO identities (id, created_at) VALUES (?, ?)")
             .bind(id)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -37,7 +37,7 @@ impl Store {
         custom_id: &str,
         now: i64,
     ) -> Result<(String, bool), sqlx::Error> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let existing: Option<String> = sqlx::query_scalar(
             "SELECT id FROM identities WHERE custom_id = ? AND deleted_at IS NULL",
         )
@@ -80,7 +80,7 @@ impl Store {
         )
         .bind(at)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -93,7 +93,7 @@ impl Store {
         )
         .bind(now)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -109,7 +109,7 @@ impl Store {
         .bind(now)
         .bind(now)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }

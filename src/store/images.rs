@@ -26,7 +26,7 @@ impl Store {
         .bind(&image.content_type)
         .bind(&image.data)
         .bind(image.created_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -51,7 +51,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM images WHERE thread_id = ? AND id = ?")
             .bind(thread_id)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() == 1)
     }

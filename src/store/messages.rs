@@ -151,7 +151,7 @@ impl Store {
         message: &NewMessage,
         now: i64,
     ) -> Result<i64, sqlx::Error> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let id = append_message(&mut tx, thread_id, message, now).await?;
         tx.commit().await?;
         Ok(id)
@@ -221,7 +221,7 @@ impl Store {
         metadata_patch: &std::collections::BTreeMap<String, Option<String>>,
         now: i64,
     ) -> Result<bool, sqlx::Error> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let Some(row) = sqlx::query_as::<_, (String, String, i64)>(
             "SELECT content, metadata, version FROM messages WHERE thread_id = ? AND id = ? AND deleted_at IS NULL",
         )
@@ -276,7 +276,7 @@ impl Store {
         .bind(now)
         .bind(thread_id)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

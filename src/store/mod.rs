@@ -41,25 +41,33 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 pub type Metadata = BTreeMap<String, String>;
 
 /// Handle to the database; cheap to clone.
+///
+/// Writes go through `writer`, a pool of one connection: SQLite has one writer at a time, and
+/// queueing writers on the pool (async, in order) is much cheaper than letting several
+/// connections race for the lock and back off in SQLite's busy handler, which sleeps. Reads
+/// use `pool` and, in WAL mode, run beside the writer.
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    writer: SqlitePool,
 }
 
 impl Store {
     /// Opens (creating if needed) `emulator.db` in `data_dir`, or a private in-memory database,
     /// and applies the migrations.
     pub async fn connect(data_dir: &Path, in_memory: bool) -> anyhow::Result<Self> {
-        let pool = if in_memory {
+        let (pool, writer) = if in_memory {
             // An in-memory database lives as long as one connection does; one connection also
-            // avoids shared-cache table locks, which do not honour the busy timeout.
-            SqlitePoolOptions::new()
+            // avoids shared-cache table locks, which do not honour the busy timeout. Reads and
+            // writes share it.
+            let pool = SqlitePoolOptions::new()
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None)
                 .connect_with(SqliteConnectOptions::from_str("sqlite::memory:")?)
-                .await?
+                .await?;
+            (pool.clone(), pool)
         } else {
             std::fs::create_dir_all(data_dir)?;
             let options = SqliteConnectOptions::new()
@@ -71,24 +79,35 @@ impl Store {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true);
-            SqlitePoolOptions::new()
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options.clone())
+                .await?;
+            let readers = SqlitePoolOptions::new()
                 .max_connections(4)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
-                .await?
+                .await?;
+            (readers, writer)
         };
-        MIGRATOR.run(&pool).await?;
-        Ok(Store { pool })
+        MIGRATOR.run(&writer).await?;
+        Ok(Store { pool, writer })
     }
 
     /// Wraps an existing pool (tests); the caller applies migrations.
     pub fn from_pool(pool: SqlitePool) -> Self {
-        Store { pool }
+        Store {
+            writer: pool.clone(),
+            pool,
+        }
     }
 
     /// Closes the pool, waiting for connections to finish (clean shutdown).
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 
     /// A trivial query, for health checks.

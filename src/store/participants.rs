@@ -144,7 +144,7 @@ impl Store {
         limit: usize,
         now: i64,
     ) -> Result<AddOutcome, sqlx::Error> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let mut fresh: Vec<&NewParticipant> = Vec::new();
         for p in participants {
             let present: Option<(i64,)> =
@@ -201,7 +201,7 @@ impl Store {
         initiator: &str,
         now: i64,
     ) -> Result<bool, sqlx::Error> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let removed = sqlx::query_as::<_, ParticipantRow>(
             "DELETE FROM participants WHERE thread_id = ? AND user_id = ?
              RETURNING user_id, display_name, share_history_time, metadata",

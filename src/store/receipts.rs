@@ -33,7 +33,7 @@ impl Store {
         .bind(user_id)
         .bind(message_id)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

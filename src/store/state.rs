@@ -291,7 +291,7 @@ impl Store {
     /// Replaces the whole state with `document`, in one transaction: on any error nothing
     /// changes.
     pub async fn import_state(&self, document: &StateDocument) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         clear(&mut tx, false).await?;
         import(&mut tx, document).await?;
         tx.commit().await?;
@@ -300,7 +300,7 @@ impl Store {
 
     /// Deletes all state; with `keep_identities`, identities and their token state stay.
     pub async fn reset(&self, keep_identities: bool) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         clear(&mut tx, keep_identities).await?;
         tx.commit().await?;
         Ok(())

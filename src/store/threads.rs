@@ -76,7 +76,7 @@ impl Store {
         response_body: &str,
         now: i64,
     ) -> Result<CreateOutcome, sqlx::Error> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         // A repeat is replayed even when its body differs: the SDK e2e test
         // `test_create_chat_thread_w_repeatability_request_id`, which passes against the service,
         // retries with a new `shareHistoryTime` and expects the same thread back.
@@ -200,7 +200,7 @@ impl Store {
         update: &ThreadUpdate,
         now: i64,
     ) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let (metadata_text,): (String,) =
             sqlx::query_as("SELECT metadata FROM threads WHERE id = ?")
                 .bind(id)
@@ -231,7 +231,7 @@ impl Store {
         sqlx::query("UPDATE threads SET deleted_at = COALESCE(deleted_at, ?) WHERE id = ?")
             .bind(now)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
