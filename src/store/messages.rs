@@ -106,13 +106,19 @@ pub(super) async fn append_message(
     message: &NewMessage,
     now: i64,
 ) -> Result<i64, sqlx::Error> {
-    let (last_sequence, last_id): (i64, i64) =
-        sqlx::query_as("SELECT last_sequence_id, last_message_id FROM threads WHERE id = ?")
-            .bind(thread_id)
-            .fetch_one(&mut *conn)
-            .await?;
-    let id = (now / 1000).max(last_id + 1);
-    let sequence = last_sequence + 1;
+    // Claim the next sequence number and id in the same statement that records them (one round
+    // trip fewer than read-then-write; the transaction makes it atomic either way).
+    let (sequence, id): (i64, i64) = sqlx::query_as(
+        "UPDATE threads SET last_sequence_id = last_sequence_id + 1,
+                            last_message_id = MAX(?, last_message_id + 1),
+                            last_message_at = ?
+         WHERE id = ? RETURNING last_sequence_id, last_message_id",
+    )
+    .bind(now / 1000)
+    .bind(now)
+    .bind(thread_id)
+    .fetch_one(&mut *conn)
+    .await?;
     let content = serde_json::to_string(&message.content).unwrap_or_else(|_| "{}".to_owned());
     sqlx::query(
         "INSERT INTO messages (thread_id, id, sequence_id, type, sender_id, sender_display_name,
@@ -129,15 +135,6 @@ pub(super) async fn append_message(
     .bind(metadata_to_text(&message.metadata))
     .bind(now)
     .bind(id)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "UPDATE threads SET last_sequence_id = ?, last_message_id = ?, last_message_at = ? WHERE id = ?",
-    )
-    .bind(sequence)
-    .bind(id)
-    .bind(now)
-    .bind(thread_id)
     .execute(&mut *conn)
     .await?;
     Ok(id)

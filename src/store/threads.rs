@@ -20,6 +20,17 @@ pub struct ThreadRow {
     pub last_message_at: i64,
 }
 
+/// A thread joined with the caller's participant row, if any.
+#[derive(FromRow)]
+struct AccessRow {
+    #[sqlx(flatten)]
+    thread: ThreadRow,
+    p_user_id: Option<String>,
+    p_display_name: Option<String>,
+    p_share_history_time: Option<i64>,
+    p_metadata: Option<String>,
+}
+
 /// A thread to create. `participants` are the requested ones; the creator is added too.
 #[derive(Debug, Clone)]
 pub struct NewThread {
@@ -149,15 +160,37 @@ impl Store {
         user_id: &str,
         include_deleted: bool,
     ) -> Result<ThreadAccess, sqlx::Error> {
-        let Some(thread) = self.get_thread(id).await? else {
+        // One query for both: each statement is a round trip to sqlx's SQLite thread, which
+        // costs more than the query itself (see BENCHMARKS.md).
+        let row = sqlx::query_as::<_, AccessRow>(
+            "SELECT t.id, t.topic, t.created_at, t.created_by, t.deleted_at, t.metadata,
+                    t.retention_policy, t.last_message_at,
+                    p.user_id AS p_user_id, p.display_name AS p_display_name,
+                    p.share_history_time AS p_share_history_time, p.metadata AS p_metadata
+             FROM threads t LEFT JOIN participants p ON p.thread_id = t.id AND p.user_id = ?
+             WHERE t.id = ?",
+        )
+        .bind(user_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
             return Ok(ThreadAccess::NotFound);
         };
-        if thread.deleted_at.is_some() && !include_deleted {
+        if row.thread.deleted_at.is_some() && !include_deleted {
             return Ok(ThreadAccess::NotFound);
         }
-        Ok(match self.get_participant(id, user_id).await? {
-            Some(participant) => ThreadAccess::Participant(thread, participant),
-            None => ThreadAccess::NotParticipant(thread),
+        Ok(match row.p_user_id {
+            Some(user_id) => ThreadAccess::Participant(
+                row.thread,
+                ParticipantRow {
+                    user_id,
+                    display_name: row.p_display_name,
+                    share_history_time: row.p_share_history_time.unwrap_or(0),
+                    metadata: row.p_metadata.unwrap_or_else(|| "{}".to_owned()),
+                },
+            ),
+            None => ThreadAccess::NotParticipant(row.thread),
         })
     }
 
