@@ -1,8 +1,60 @@
 //! Identities and their token state.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use sqlx::FromRow;
 
 use super::Store;
+
+/// Most identities the cache holds before it starts over.
+const CACHE_CAPACITY: usize = 10_000;
+
+/// Read-through cache of identity rows: every chat request checks its caller's identity, and a
+/// query costs a round trip to sqlx's SQLite thread. Every identity write goes through `Store`,
+/// which invalidates after it commits; the generation counter keeps a read that raced a write
+/// from caching what it read before the write. (The offline `import`/`reset` subcommands write
+/// the file directly: they are for a stopped emulator, the HTTP API for a running one.)
+#[derive(Debug, Default)]
+pub(super) struct IdentityCache {
+    rows: Mutex<HashMap<String, IdentityRow>>,
+    generation: AtomicU64,
+}
+
+impl IdentityCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, IdentityRow>> {
+        self.rows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, id: &str) -> Option<IdentityRow> {
+        self.lock().get(id).cloned()
+    }
+
+    fn insert_if_current(&self, generation: u64, row: IdentityRow) {
+        let mut rows = self.lock();
+        if self.generation.load(Ordering::SeqCst) == generation {
+            if rows.len() >= CACHE_CAPACITY {
+                rows.clear();
+            }
+            rows.insert(row.id.clone(), row);
+        }
+    }
+
+    /// Forgets one identity (after a write to it has committed).
+    pub(super) fn invalidate(&self, id: &str) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.lock().remove(id);
+    }
+
+    /// Forgets everything (after a reset, an import, or a write to several rows).
+    pub(super) fn clear(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.lock().clear();
+    }
+}
 
 /// One identity.
 #[derive(Debug, Clone, FromRow)]
@@ -59,18 +111,28 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        // The release above may have changed another row.
+        self.identities.clear();
         Ok((id.to_owned(), true))
     }
 
     /// The identity with this id, deleted or not.
     pub async fn get_identity(&self, id: &str) -> Result<Option<IdentityRow>, sqlx::Error> {
-        sqlx::query_as::<_, IdentityRow>(
+        if let Some(row) = self.identities.get(id) {
+            return Ok(Some(row));
+        }
+        let generation = self.identities.generation.load(Ordering::SeqCst);
+        let row = sqlx::query_as::<_, IdentityRow>(
             "SELECT id, created_at, deleted_at, tokens_revoked_at, last_token_issued_at, custom_id
              FROM identities WHERE id = ?",
         )
         .bind(id)
         .fetch_optional(&self.pool)
-        .await
+        .await?;
+        if let Some(row) = &row {
+            self.identities.insert_if_current(generation, row.clone());
+        }
+        Ok(row)
     }
 
     /// Notes that a token was issued at `at`; false if the identity is unknown or deleted.
@@ -82,6 +144,7 @@ impl Store {
         .bind(id)
         .execute(&self.writer)
         .await?;
+        self.identities.invalidate(id);
         Ok(done.rows_affected() == 1)
     }
 
@@ -95,6 +158,7 @@ impl Store {
         .bind(id)
         .execute(&self.writer)
         .await?;
+        self.identities.invalidate(id);
         Ok(done.rows_affected() == 1)
     }
 
@@ -111,6 +175,7 @@ impl Store {
         .bind(id)
         .execute(&self.writer)
         .await?;
+        self.identities.invalidate(id);
         Ok(done.rows_affected() == 1)
     }
 }
@@ -125,6 +190,8 @@ mod tests {
     async fn revoke_and_delete_change_token_state(pool: SqlitePool) -> Result<(), sqlx::Error> {
         let store = Store::from_pool(pool);
         store.insert_identity("8:acs:r_u", 10).await?;
+        // Cached before the writes: the writes must invalidate it.
+        assert_eq!(store.get_identity("8:acs:r_u").await?.map(|r| r.tokens_revoked_at), Some(0));
         assert!(store.record_token_issued("8:acs:r_u", 20).await?);
         assert!(store.revoke_tokens("8:acs:r_u", 30).await?);
         let row = store.get_identity("8:acs:r_u").await?.expect("inserted");

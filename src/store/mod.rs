@@ -50,6 +50,7 @@ pub type Metadata = BTreeMap<String, String>;
 pub struct Store {
     pool: SqlitePool,
     writer: SqlitePool,
+    identities: std::sync::Arc<identities::IdentityCache>,
 }
 
 impl Store {
@@ -93,7 +94,11 @@ impl Store {
             (readers, writer)
         };
         MIGRATOR.run(&writer).await?;
-        Ok(Store { pool, writer })
+        Ok(Store {
+            pool,
+            writer,
+            identities: Default::default(),
+        })
     }
 
     /// Wraps an existing pool (tests); the caller applies migrations.
@@ -101,6 +106,7 @@ impl Store {
         Store {
             writer: pool.clone(),
             pool,
+            identities: Default::default(),
         }
     }
 

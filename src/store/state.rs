@@ -295,6 +295,7 @@ impl Store {
         clear(&mut tx, false).await?;
         import(&mut tx, document).await?;
         tx.commit().await?;
+        self.identities.clear();
         Ok(())
     }
 
@@ -303,6 +304,7 @@ impl Store {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         clear(&mut tx, keep_identities).await?;
         tx.commit().await?;
+        self.identities.clear();
         Ok(())
     }
 }
