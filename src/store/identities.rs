@@ -191,7 +191,13 @@ mod tests {
         let store = Store::from_pool(pool);
         store.insert_identity("8:acs:r_u", 10).await?;
         // Cached before the writes: the writes must invalidate it.
-        assert_eq!(store.get_identity("8:acs:r_u").await?.map(|r| r.tokens_revoked_at), Some(0));
+        assert_eq!(
+            store
+                .get_identity("8:acs:r_u")
+                .await?
+                .map(|r| r.tokens_revoked_at),
+            Some(0)
+        );
         assert!(store.record_token_issued("8:acs:r_u", 20).await?);
         assert!(store.revoke_tokens("8:acs:r_u", 30).await?);
         let row = store.get_identity("8:acs:r_u").await?.expect("inserted");
