@@ -102,29 +102,37 @@ async fn add_chat_participants(
         )));
     }
     let (participants, invalid) = participants_from_request(&state, requested, version).await?;
-    if !participants.is_empty() {
-        let outcome = state
-            .store
-            .add_participants(
-                &thread_id,
-                &participants,
-                &user.raw_id,
-                MAX_PARTICIPANTS,
-                state.clock.now_micros(),
-            )
-            .await?;
-        if let AddOutcome::TooMany { limit } = outcome {
-            return Err(ApiError::bad_request(format!(
-                "A thread can have at most {limit} participants."
-            )));
-        }
-    }
+    add_to_thread(&state, &thread_id, &participants, &user).await?;
     let body = if invalid.is_empty() {
         json!({})
     } else {
         json!({ "invalidParticipants": invalid })
     };
     Ok(json_response(StatusCode::CREATED, &body))
+}
+
+/// Adds participants (both surfaces): at most `MAX_PARTICIPANTS` per thread, else a 400 and
+/// nothing added.
+pub async fn add_to_thread(
+    state: &AppState,
+    thread_id: &str,
+    participants: &[crate::store::NewParticipant],
+    user: &AcsUser,
+) -> ApiResult<()> {
+    if participants.is_empty() {
+        return Ok(());
+    }
+    let now = state.clock.now_micros();
+    let outcome = state
+        .store
+        .add_participants(thread_id, participants, &user.raw_id, MAX_PARTICIPANTS, now)
+        .await?;
+    match outcome {
+        AddOutcome::Added => Ok(()),
+        AddOutcome::TooMany { limit } => Err(ApiError::bad_request(format!(
+            "A thread can have at most {limit} participants."
+        ))),
+    }
 }
 
 /// ChatThread_RemoveChatParticipant: POST /chat/threads/{chatThreadId}/participants/:remove

@@ -27,8 +27,8 @@ use crate::clock::to_wire;
 use crate::error::{ApiError, ApiResult};
 use crate::identifier::{CommunicationIdentifierModel, check_thread_id, new_thread_id};
 use crate::store::{
-    AddOutcome, MessageContent, MessageRow, Metadata, NewMessage, NewThread, ParticipantSnapshot,
-    ThreadAccess, ThreadUpdate,
+    MessageContent, MessageRow, Metadata, NewMessage, NewThread, ParticipantSnapshot, ThreadAccess,
+    ThreadUpdate,
 };
 use crate::versions::ChatVersion;
 
@@ -680,23 +680,7 @@ async fn add_chat_thread_members(
         )));
     }
     let (participants, entries) = members_from_request(&state, version, request.members).await?;
-    if !participants.is_empty() {
-        let outcome = state
-            .store
-            .add_participants(
-                &thread_id,
-                &participants,
-                &user.raw_id,
-                MAX_PARTICIPANTS,
-                state.clock.now_micros(),
-            )
-            .await?;
-        if let AddOutcome::TooMany { limit } = outcome {
-            return Err(ApiError::bad_request(format!(
-                "A thread can have at most {limit} members."
-            )));
-        }
-    }
+    super::participants::add_to_thread(&state, &thread_id, &participants, &user).await?;
     Ok(multi_status(entries))
 }
 
