@@ -101,6 +101,9 @@ const LIMITS: &[Limit] = &[
     ),
 ];
 
+/// How many windows may exist before empty ones are dropped.
+const MAX_IDLE_WINDOWS: usize = 10_000;
+
 /// Sliding-window counters per (limit, scope key).
 #[derive(Debug, Default)]
 pub struct Throttle {
@@ -121,6 +124,14 @@ impl Throttle {
             .windows
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Callers come and go: now and then drop the windows with nothing left in them, so the
+        // map holds only the subjects of recent requests.
+        if windows.len() > MAX_IDLE_WINDOWS {
+            windows.retain(|(index, _), window| {
+                window.retain(|t| now.duration_since(*t) < LIMITS[*index].window);
+                !window.is_empty()
+            });
+        }
         let mut keys = Vec::new();
         for (index, rule) in LIMITS.iter().enumerate() {
             if !rule.operations.contains(&operation) {
@@ -208,6 +219,28 @@ mod tests {
                 )
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn idle_windows_are_dropped() {
+        let throttle = Throttle::default();
+        let start = Instant::now();
+        for n in 0..=MAX_IDLE_WINDOWS {
+            let user = format!("u{n}");
+            assert!(
+                throttle
+                    .admit("Chat_CreateChatThread", Some(&user), None, start)
+                    .is_ok()
+            );
+        }
+        let later = start + Duration::from_secs(11);
+        assert!(
+            throttle
+                .admit("Chat_CreateChatThread", Some("fresh"), None, later)
+                .is_ok()
+        );
+        let left = throttle.windows.lock().map(|w| w.len()).unwrap_or_default();
+        assert_eq!(left, 1, "only the fresh caller's window is left");
     }
 
     #[test]

@@ -152,11 +152,12 @@ pub async fn get_thread(
     State(state): State<AppState>,
     AcsPath(thread_id): AcsPath<String>,
 ) -> ApiResult<Response> {
-    let document = state.store.export_state().await?;
-    let thread = document
-        .threads
+    let thread = state
+        .store
+        .export_threads(Some(&thread_id))
+        .await?
         .into_iter()
-        .find(|t| t.id == thread_id)
+        .next()
         .ok_or_else(super::thread_not_found)?;
     Ok(json_response(
         StatusCode::OK,

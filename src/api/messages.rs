@@ -92,7 +92,8 @@ async fn attachments_from_request(
     Ok(Some(stored))
 }
 
-fn check_content_size(content: &str) -> ApiResult<()> {
+/// The "approximately 28 KB" message limit, in UTF-8 bytes.
+pub(crate) fn check_content_size(content: &str) -> ApiResult<()> {
     if content.len() > MAX_MESSAGE_BYTES {
         return Err(ApiError::BadRequest {
             code: "BadRequest",
@@ -243,7 +244,15 @@ pub async fn messages_page(
     let value = result.messages.iter().map(render).collect();
     let next = result.next_before_sequence.map(|before| {
         let path = format!("/chat/threads/{thread_id}/messages");
-        sync_next_link(base, &path, encode_cursor(&before), page, version)
+        // The service's message links always carry a startTime (the epoch when none was given).
+        sync_next_link(
+            base,
+            &path,
+            encode_cursor(&before),
+            page,
+            version,
+            Some("1970-01-01T00:00:00Z"),
+        )
     });
     Ok(page_response(value, next))
 }

@@ -459,17 +459,14 @@ pub fn sync_next_link(
     sync_state: String,
     page: &extract::PageQuery,
     version: &str,
+    default_start_time: Option<&str>,
 ) -> String {
     let mut params = vec![("syncState", sync_state)];
     if page.explicit_page_size {
         params.push(("maxPageSize", page.max_page_size.to_string()));
     }
-    match &page.start_time_text {
-        Some(start) => params.push(("startTime", start.clone())),
-        None if path.ends_with("/messages") => {
-            params.push(("startTime", "1970-01-01T00:00:00Z".to_owned()))
-        }
-        None => {}
+    if let Some(start) = page.start_time_text.as_deref().or(default_start_time) {
+        params.push(("startTime", start.to_owned()));
     }
     extract::next_link(base, path, &params, version)
 }

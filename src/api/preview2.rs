@@ -14,12 +14,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::extract::{AcsJson, AcsPath, BaseUrl, ChatApi, OptionalJson, PageQuery};
-use super::messages::{messages_page, require_sender};
+use super::messages::{check_content_size, messages_page, require_sender};
 use super::threads::{ChatParticipantRequest, participants_from_request, threads_page};
 use super::{
-    MAX_MESSAGE_BYTES, MAX_PARTICIPANT_BATCH, MAX_PARTICIPANTS, Routes, ServedRoute, created_at,
-    json_response, method_not_allowed, not_found, not_permitted, page_response,
-    require_participant, thread_path_segment,
+    MAX_PARTICIPANT_BATCH, MAX_PARTICIPANTS, Routes, ServedRoute, created_at, json_response,
+    method_not_allowed, not_found, not_permitted, page_response, require_participant,
+    thread_path_segment,
 };
 use crate::app::AppState;
 use crate::auth::AcsUser;
@@ -232,12 +232,10 @@ fn status_entry(id: &str, status: u16, kind: &str, message: Option<&str>) -> Val
 }
 
 fn multi_status(entries: Vec<Value>) -> Response {
-    let mut response = json_response(
+    json_response(
         StatusCode::MULTI_STATUS,
         &json!({ "multipleStatus": entries }),
-    );
-    *response.status_mut() = StatusCode::MULTI_STATUS;
-    response
+    )
 }
 
 /// Members and their 207 entries: accepted ones 201, the rest with their status.
@@ -452,11 +450,7 @@ async fn send_chat_message(
     let content = request
         .content
         .ok_or_else(|| ApiError::bad_request("The content field is required."))?;
-    if content.len() > MAX_MESSAGE_BYTES {
-        return Err(ApiError::bad_request(format!(
-            "The message content is over {MAX_MESSAGE_BYTES} bytes."
-        )));
-    }
+    check_content_size(&content)?;
     let message = NewMessage {
         kind: "text",
         sender_id: Some(user.raw_id.clone()),
@@ -606,14 +600,8 @@ async fn update_chat_message(
         ));
     }
     require_sender(&message, &user)?;
-    if request
-        .content
-        .as_ref()
-        .is_some_and(|c| c.len() > MAX_MESSAGE_BYTES)
-    {
-        return Err(ApiError::bad_request(format!(
-            "The message content is over {MAX_MESSAGE_BYTES} bytes."
-        )));
+    if let Some(content) = &request.content {
+        check_content_size(content)?;
     }
     if request.priority.is_some() {
         // The priority is fixed at send time in the emulator; the SDK never sends one here.

@@ -296,7 +296,14 @@ pub async fn threads_page(
             at: last.last_message_at,
             id: last.id.clone(),
         };
-        sync_next_link(base, "/chat/threads", encode_cursor(&cursor), page, version)
+        sync_next_link(
+            base,
+            "/chat/threads",
+            encode_cursor(&cursor),
+            page,
+            version,
+            None,
+        )
     });
     Ok(page_response(value, next))
 }

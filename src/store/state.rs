@@ -288,6 +288,24 @@ impl Store {
         result
     }
 
+    /// Identities and their token state, by id.
+    pub async fn export_identities(&self) -> Result<Vec<IdentityState>, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        export_identities(&mut conn).await
+    }
+
+    /// Every thread (or only `id`) with everything in it, in one read transaction.
+    pub async fn export_threads(
+        &self,
+        only: Option<&str>,
+    ) -> Result<Vec<ThreadState>, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query("BEGIN").execute(&mut *conn).await?;
+        let result = export_threads(&mut conn, only).await;
+        sqlx::query("COMMIT").execute(&mut *conn).await?;
+        result
+    }
+
     /// Replaces the whole state with `document`, in one transaction: on any error nothing
     /// changes.
     pub async fn import_state(&self, document: &StateDocument) -> Result<(), sqlx::Error> {
@@ -321,105 +339,13 @@ async fn clear(conn: &mut SqliteConnection, keep_identities: bool) -> Result<(),
     Ok(())
 }
 
+const THREAD_COLUMNS_SQL: &str =
+    "SELECT id, topic, created_at, created_by, deleted_at, metadata, retention_policy,
+        last_message_at, last_sequence_id, last_message_id, next_participant FROM threads";
+
 async fn export(conn: &mut SqliteConnection) -> Result<StateDocument, sqlx::Error> {
-    let identities = sqlx::query_as::<_, IdentityState>(
-        "SELECT id, created_at, deleted_at, tokens_revoked_at, last_token_issued_at, custom_id FROM identities ORDER BY id",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let thread_rows = sqlx::query_as::<_, ThreadColumns>(
-        "SELECT id, topic, created_at, created_by, deleted_at, metadata, retention_policy, last_message_at,
-                last_sequence_id, last_message_id, next_participant
-         FROM threads ORDER BY id",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut threads = Vec::with_capacity(thread_rows.len());
-    for t in thread_rows {
-        let participants = sqlx::query_as::<_, ParticipantColumns>(
-            "SELECT user_id, display_name, share_history_time, metadata, position
-             FROM participants WHERE thread_id = ? ORDER BY position",
-        )
-        .bind(&t.id)
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .map(|p| ParticipantState {
-            user_id: p.user_id,
-            display_name: p.display_name,
-            share_history_time: p.share_history_time,
-            metadata: super::metadata_from_text(&p.metadata),
-            position: p.position,
-        })
-        .collect();
-        let messages = sqlx::query_as::<_, super::MessageRow>(
-            "SELECT id, sequence_id, type, sender_id, sender_display_name, content, metadata,
-                    created_at, version, edited_at, deleted_at
-             FROM messages WHERE thread_id = ? ORDER BY sequence_id",
-        )
-        .bind(&t.id)
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .map(|m| MessageState {
-            content: m.content(),
-            metadata: super::metadata_from_text(&m.metadata),
-            id: m.id,
-            sequence_id: m.sequence_id,
-            kind: m.kind,
-            sender_id: m.sender_id,
-            sender_display_name: m.sender_display_name,
-            created_at: m.created_at,
-            version: m.version,
-            edited_at: m.edited_at,
-            deleted_at: m.deleted_at,
-        })
-        .collect();
-        let read_receipts = sqlx::query_as::<_, ReceiptColumns>(
-            "SELECT user_id, message_id, read_at FROM read_receipts WHERE thread_id = ? ORDER BY rowid",
-        )
-        .bind(&t.id)
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .map(|r| ReadReceiptState { user_id: r.user_id, message_id: r.message_id, read_at: r.read_at })
-        .collect();
-        let images = sqlx::query_as::<_, super::ImageRow>(
-            "SELECT id, name, content_type, data, created_at FROM images WHERE thread_id = ? ORDER BY id",
-        )
-        .bind(&t.id)
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .map(|i| ImageState {
-            id: i.id,
-            name: i.name,
-            content_type: i.content_type,
-            data: base64::engine::general_purpose::STANDARD.encode(&i.data),
-            created_at: i.created_at,
-        })
-        .collect();
-        threads.push(ThreadState {
-            images,
-            metadata: super::metadata_from_text(&t.metadata),
-            retention_policy: t
-                .retention_policy
-                .as_deref()
-                .and_then(|p| serde_json::from_str(p).ok()),
-            id: t.id,
-            topic: t.topic,
-            created_at: t.created_at,
-            created_by: t.created_by,
-            deleted_at: t.deleted_at,
-            last_message_at: t.last_message_at,
-            last_sequence_id: t.last_sequence_id,
-            last_message_id: t.last_message_id,
-            next_participant: t.next_participant,
-            participants,
-            messages,
-            read_receipts,
-        });
-    }
+    let identities = export_identities(&mut *conn).await?;
+    let threads = export_threads(&mut *conn, None).await?;
     let repeatability = sqlx::query_as::<_, RepeatabilityState>(
         "SELECT caller_id, request_id, request_hash, thread_id, body, created_at
          FROM idempotency ORDER BY caller_id, request_id",
@@ -431,6 +357,138 @@ async fn export(conn: &mut SqliteConnection) -> Result<StateDocument, sqlx::Erro
         identities,
         threads,
         repeatability,
+    })
+}
+
+async fn export_identities(conn: &mut SqliteConnection) -> Result<Vec<IdentityState>, sqlx::Error> {
+    sqlx::query_as::<_, IdentityState>(
+        "SELECT id, created_at, deleted_at, tokens_revoked_at, last_token_issued_at, custom_id FROM identities ORDER BY id",
+    )
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// Every thread, or only `only`, with everything in it.
+async fn export_threads(
+    conn: &mut SqliteConnection,
+    only: Option<&str>,
+) -> Result<Vec<ThreadState>, sqlx::Error> {
+    let rows = match only {
+        Some(id) => {
+            let mut query = sqlx::QueryBuilder::new(THREAD_COLUMNS_SQL);
+            query.push(" WHERE id = ").push_bind(id);
+            query
+                .build_query_as::<ThreadColumns>()
+                .fetch_all(&mut *conn)
+                .await?
+        }
+        None => {
+            let mut query = sqlx::QueryBuilder::new(THREAD_COLUMNS_SQL);
+            query.push(" ORDER BY id");
+            query
+                .build_query_as::<ThreadColumns>()
+                .fetch_all(&mut *conn)
+                .await?
+        }
+    };
+    let mut threads = Vec::with_capacity(rows.len());
+    for t in rows {
+        threads.push(thread_state(&mut *conn, t).await?);
+    }
+    Ok(threads)
+}
+
+/// One thread's participants, messages, receipts and images.
+async fn thread_state(
+    conn: &mut SqliteConnection,
+    t: ThreadColumns,
+) -> Result<ThreadState, sqlx::Error> {
+    let participants = sqlx::query_as::<_, ParticipantColumns>(
+        "SELECT user_id, display_name, share_history_time, metadata, position
+         FROM participants WHERE thread_id = ? ORDER BY position",
+    )
+    .bind(&t.id)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|p| ParticipantState {
+        user_id: p.user_id,
+        display_name: p.display_name,
+        share_history_time: p.share_history_time,
+        metadata: super::metadata_from_text(&p.metadata),
+        position: p.position,
+    })
+    .collect();
+    let messages = sqlx::query_as::<_, super::MessageRow>(
+        "SELECT id, sequence_id, type, sender_id, sender_display_name, content, metadata,
+                created_at, version, edited_at, deleted_at
+         FROM messages WHERE thread_id = ? ORDER BY sequence_id",
+    )
+    .bind(&t.id)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|m| MessageState {
+        content: m.content(),
+        metadata: super::metadata_from_text(&m.metadata),
+        id: m.id,
+        sequence_id: m.sequence_id,
+        kind: m.kind,
+        sender_id: m.sender_id,
+        sender_display_name: m.sender_display_name,
+        created_at: m.created_at,
+        version: m.version,
+        edited_at: m.edited_at,
+        deleted_at: m.deleted_at,
+    })
+    .collect();
+    let read_receipts = sqlx::query_as::<_, ReceiptColumns>(
+        "SELECT user_id, message_id, read_at FROM read_receipts WHERE thread_id = ? ORDER BY rowid",
+    )
+    .bind(&t.id)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|r| ReadReceiptState {
+        user_id: r.user_id,
+        message_id: r.message_id,
+        read_at: r.read_at,
+    })
+    .collect();
+    let images = sqlx::query_as::<_, super::ImageRow>(
+        "SELECT id, name, content_type, data, created_at FROM images WHERE thread_id = ? ORDER BY id",
+    )
+    .bind(&t.id)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|i| ImageState {
+        id: i.id,
+        name: i.name,
+        content_type: i.content_type,
+        data: base64::engine::general_purpose::STANDARD.encode(&i.data),
+        created_at: i.created_at,
+    })
+    .collect();
+    Ok(ThreadState {
+        images,
+        metadata: super::metadata_from_text(&t.metadata),
+        retention_policy: t
+            .retention_policy
+            .as_deref()
+            .and_then(|p| serde_json::from_str(p).ok()),
+        id: t.id,
+        topic: t.topic,
+        created_at: t.created_at,
+        created_by: t.created_by,
+        deleted_at: t.deleted_at,
+        last_message_at: t.last_message_at,
+        last_sequence_id: t.last_sequence_id,
+        last_message_id: t.last_message_id,
+        next_participant: t.next_participant,
+        participants,
+        messages,
+        read_receipts,
     })
 }
 
