@@ -136,15 +136,12 @@ async fn load_initial_state(
         return Ok(Vec::new());
     };
     if store.is_empty().await? {
+        let (identities, threads) = (document.identities.len(), document.threads.len());
         store
-            .import_state(&document)
+            .import_state(document)
             .await
             .context("loading the initial state")?;
-        tracing::info!(
-            identities = document.identities.len(),
-            threads = document.threads.len(),
-            "initial state loaded"
-        );
+        tracing::info!(identities, threads, "initial state loaded");
     } else {
         tracing::info!("the database already has state; --import/--seed left it as it is");
     }

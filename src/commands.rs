@@ -48,15 +48,14 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
 pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
     let document = read_state_document(&args.file)?;
     let store = Store::connect(&args.data_dir, false).await?;
+    let (identities, threads) = (document.identities.len(), document.threads.len());
     store
-        .import_state(&document)
+        .import_state(document)
         .await
         .context("importing the state")?;
     store.close().await;
     eprintln!(
-        "imported {} identities and {} threads into {}",
-        document.identities.len(),
-        document.threads.len(),
+        "imported {identities} identities and {threads} threads into {}",
         args.data_dir.display()
     );
     Ok(())

@@ -31,7 +31,7 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
     /// 500: a database fault; details go to the log only.
     #[error(transparent)]
-    Db(sqlx::Error),
+    Db(rusqlite::Error),
 }
 
 impl ApiError {
@@ -119,14 +119,16 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<sqlx::Error> for ApiError {
+impl From<rusqlite::Error> for ApiError {
     /// A row that vanished between a handler's checks and its write (a concurrent delete or
-    /// reset) is a 404, not a fault: `fetch_one` finds nothing, or a foreign key has no parent.
-    fn from(error: sqlx::Error) -> Self {
-        let vanished = matches!(error, sqlx::Error::RowNotFound)
-            || error
-                .as_database_error()
-                .is_some_and(|e| e.is_foreign_key_violation());
+    /// reset) is a 404, not a fault: a query finds nothing, or a foreign key has no parent.
+    fn from(error: rusqlite::Error) -> Self {
+        let vanished = matches!(error, rusqlite::Error::QueryReturnedNoRows)
+            || matches!(
+                &error,
+                rusqlite::Error::SqliteFailure(e, _)
+                    if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY
+            );
         if vanished {
             ApiError::NotFound("The specified resource was not found.".to_owned())
         } else {

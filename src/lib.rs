@@ -4,7 +4,7 @@
 //! - `config`: flags and env vars. `telemetry`: logging. `app`: state, listeners, layers.
 //! - `api`: HTTP handlers per resource, extractors, rendering per api-version.
 //! - `auth`: bearer user tokens (`AcsUser`) and access-key signatures.
-//! - `store`: all SQL (SQLite via sqlx). `versions`: the api-version tables.
+//! - `store`: all SQL (SQLite via rusqlite). `versions`: the api-version tables.
 //! - `identifier`, `clock`, `tls`, `error`: ids, time, certificates, the ACS error body.
 //! - `commands`: the subcommands other than `serve`. `seed`: declarative seed files. `healthcheck`: the client side of the `healthcheck` subcommand.
 //! - `faults`, `throttle`: injected faults and the service's rate limits (applied by `api::chaos`).

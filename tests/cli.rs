@@ -375,3 +375,65 @@ fn seed_then_export_reset_import_through_the_cli() {
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("nobody"));
 }
+
+/// One raw HTTP/1.1 POST of a JSON body; returns the whole answer.
+fn http_post(port: &str, path: &str, authorization: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect");
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: {authorization}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    answer
+}
+
+#[test]
+fn acknowledged_messages_survive_a_kill() {
+    // SIGKILL gives the emulator no chance to flush or checkpoint: whatever was answered 201
+    // must already be in the database files.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let seed = dir.path().join("seed.yaml");
+    std::fs::write(
+        &seed,
+        "identities:\n  - id: alice\n    tokens: [{scopes: [chat]}]\nthreads:\n  - topic: Crash\n    createdBy: alice\n",
+    )
+    .expect("seed written");
+    let data = dir.path().join("data");
+    let mut running = Running::start(&data, &["--seed", &seed.display().to_string()]);
+    let seeded = running.field("seeded token:");
+    let (_, token) = seeded.split_once(' ').expect("id and token");
+    let port = running.http_port();
+    let sent = 200;
+    for n in 0..sent {
+        let answer = http_post(
+            &port,
+            "/chat/threads/19:crash@thread.v2/messages?api-version=2025-03-15",
+            &format!("Bearer {token}"),
+            &format!(r#"{{"content":"acknowledged {n}"}}"#),
+        );
+        assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    }
+    running.child.kill().expect("SIGKILL");
+    running.child.wait().expect("reaped");
+
+    let exported = run(&["export"], &data);
+    assert_eq!(exported.status.code(), Some(0), "{exported:?}");
+    let state: serde_json::Value = serde_json::from_slice(&exported.stdout).expect("JSON state");
+    let contents: Vec<&str> = state["threads"][0]["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["content"]["message"].as_str())
+        .collect();
+    for n in 0..sent {
+        let text = format!("acknowledged {n}");
+        assert!(
+            contents.contains(&text.as_str()),
+            "{text} lost after SIGKILL"
+        );
+    }
+}

@@ -101,30 +101,26 @@ pub async fn import_state(
     document
         .validate()
         .map_err(|e| ApiError::bad_request(format!("The state document is not valid: {e}.")))?;
+    let (identities, threads) = (document.identities.len(), document.threads.len());
     state
         .store
-        .import_state(&document)
+        .import_state(document)
         .await
-        .map_err(|e| match e.as_database_error() {
+        .map_err(|e| match &e {
             // Constraints the validation does not repeat (e.g. a participant row of a thread that
-            // the document lists twice) are still the client's mistake.
-            Some(db)
-                if db.is_unique_violation()
-                    || db.is_foreign_key_violation()
-                    || db.is_check_violation() =>
+            // the document lists twice, or a NULL where a column needs a value) are still the
+            // client's mistake.
+            rusqlite::Error::SqliteFailure(failure, message)
+                if failure.code == rusqlite::ErrorCode::ConstraintViolation =>
             {
                 ApiError::bad_request(format!(
                     "The state document is not consistent: {}.",
-                    db.message()
+                    message.as_deref().unwrap_or("a constraint failed")
                 ))
             }
             _ => ApiError::Db(e),
         })?;
-    tracing::info!(
-        identities = document.identities.len(),
-        threads = document.threads.len(),
-        "state imported"
-    );
+    tracing::info!(identities, threads, "state imported");
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,7 +1,9 @@
 //! The `repeatability-request-id` record of thread creation: the first 201 body per caller and
 //! id, so that a retried create returns the same thread instead of a second one.
 
-use sqlx::SqliteConnection;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::DbError;
 
 /// A repeatability id as scoped by the emulator: per calling identity.
 #[derive(Debug, Clone)]
@@ -14,36 +16,31 @@ pub struct IdempotencyKey {
 }
 
 /// The stored first response body for this key, if any.
-pub(super) async fn lookup(
-    conn: &mut SqliteConnection,
-    key: &IdempotencyKey,
-) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT body FROM idempotency WHERE caller_id = ? AND request_id = ?")
-        .bind(&key.caller_id)
-        .bind(&key.request_id)
-        .fetch_optional(&mut *conn)
-        .await
+pub(super) fn lookup(conn: &Connection, key: &IdempotencyKey) -> Result<Option<String>, DbError> {
+    conn.prepare_cached("SELECT body FROM idempotency WHERE caller_id = ? AND request_id = ?")?
+        .query_row([&key.caller_id, &key.request_id], |row| row.get(0))
+        .optional()
 }
 
 /// Stores the first response for this key.
-pub(super) async fn record(
-    conn: &mut SqliteConnection,
+pub(super) fn record(
+    conn: &Connection,
     key: &IdempotencyKey,
     thread_id: &str,
     body: &str,
     now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<(), DbError> {
+    conn.prepare_cached(
         "INSERT INTO idempotency (caller_id, request_id, request_hash, thread_id, body, created_at)
          VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&key.caller_id)
-    .bind(&key.request_id)
-    .bind(&key.request_hash)
-    .bind(thread_id)
-    .bind(body)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
+    )?
+    .execute(params![
+        key.caller_id,
+        key.request_id,
+        key.request_hash,
+        thread_id,
+        body,
+        now
+    ])?;
     Ok(())
 }

@@ -4,15 +4,15 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sqlx::FromRow;
+use rusqlite::{OptionalExtension, params};
 
-use super::Store;
+use super::{DbError, Store};
 
 /// Most identities the cache holds before it starts over.
 const CACHE_CAPACITY: usize = 10_000;
 
 /// Read-through cache of identity rows: every chat request checks its caller's identity, and a
-/// query costs a round trip to sqlx's SQLite thread. Every identity write goes through `Store`,
+/// map lookup is cheaper still than a cached query. Every identity write goes through `Store`,
 /// which invalidates after it commits; the generation counter keeps a read that raced a write
 /// from caching what it read before the write. (The offline `import`/`reset` subcommands write
 /// the file directly: they are for a stopped emulator, the HTTP API for a running one.)
@@ -57,7 +57,7 @@ impl IdentityCache {
 }
 
 /// One identity.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct IdentityRow {
     pub id: String,
     pub created_at: i64,
@@ -71,13 +71,14 @@ pub struct IdentityRow {
 
 impl Store {
     /// Creates an identity.
-    pub async fn insert_identity(&self, id: &str, now: i64) -> Result<(), sqlx::Error> {
-        sqlx::query("INSERT INTO identities (id, created_at) VALUES (?, ?)")
-            .bind(id)
-            .bind(now)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
+    pub async fn insert_identity(&self, id: &str, now: i64) -> Result<(), DbError> {
+        self.db
+            .write(|tx| {
+                tx.prepare_cached("INSERT INTO identities (id, created_at) VALUES (?, ?)")?
+                    .execute(params![id, now])?;
+                Ok(())
+            })
+            .await
     }
 
     /// The identity with this `customId`, or a new one (`id`) carrying it: one transaction, so
@@ -88,107 +89,122 @@ impl Store {
         id: &str,
         custom_id: &str,
         now: i64,
-    ) -> Result<(String, bool), sqlx::Error> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let existing: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM identities WHERE custom_id = ? AND deleted_at IS NULL",
-        )
-        .bind(custom_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(existing) = existing {
-            return Ok((existing, false));
+    ) -> Result<(String, bool), DbError> {
+        let outcome = self
+            .db
+            .write(|tx| {
+                let existing: Option<String> = tx
+                    .prepare_cached(
+                        "SELECT id FROM identities WHERE custom_id = ? AND deleted_at IS NULL",
+                    )?
+                    .query_row([custom_id], |row| row.get(0))
+                    .optional()?;
+                if let Some(existing) = existing {
+                    return Ok((existing, false));
+                }
+                // A deleted identity releases its customId.
+                tx.prepare_cached("UPDATE identities SET custom_id = NULL WHERE custom_id = ?")?
+                    .execute([custom_id])?;
+                tx.prepare_cached(
+                    "INSERT INTO identities (id, created_at, custom_id) VALUES (?, ?, ?)",
+                )?
+                .execute(params![id, now, custom_id])?;
+                Ok((id.to_owned(), true))
+            })
+            .await?;
+        if outcome.1 {
+            // The release above may have changed another row.
+            self.identities.clear();
         }
-        // A deleted identity releases its customId.
-        sqlx::query("UPDATE identities SET custom_id = NULL WHERE custom_id = ?")
-            .bind(custom_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO identities (id, created_at, custom_id) VALUES (?, ?, ?)")
-            .bind(id)
-            .bind(now)
-            .bind(custom_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        // The release above may have changed another row.
-        self.identities.clear();
-        Ok((id.to_owned(), true))
+        Ok(outcome)
     }
 
     /// The identity with this id, deleted or not.
-    pub async fn get_identity(&self, id: &str) -> Result<Option<IdentityRow>, sqlx::Error> {
+    pub async fn get_identity(&self, id: &str) -> Result<Option<IdentityRow>, DbError> {
         if let Some(row) = self.identities.get(id) {
             return Ok(Some(row));
         }
         let generation = self.identities.generation.load(Ordering::SeqCst);
-        let row = sqlx::query_as::<_, IdentityRow>(
-            "SELECT id, created_at, deleted_at, tokens_revoked_at, last_token_issued_at, custom_id
-             FROM identities WHERE id = ?",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = self
+            .db
+            .read(|conn| {
+                conn.prepare_cached(
+                    "SELECT id, created_at, deleted_at, tokens_revoked_at, last_token_issued_at,
+                            custom_id
+                     FROM identities WHERE id = ?",
+                )?
+                .query_row([id], |row| {
+                    Ok(IdentityRow {
+                        id: row.get(0)?,
+                        created_at: row.get(1)?,
+                        deleted_at: row.get(2)?,
+                        tokens_revoked_at: row.get(3)?,
+                        last_token_issued_at: row.get(4)?,
+                        custom_id: row.get(5)?,
+                    })
+                })
+                .optional()
+            })
+            .await?;
         if let Some(row) = &row {
             self.identities.insert_if_current(generation, row.clone());
         }
         Ok(row)
     }
 
-    /// Notes that a token was issued at `at`; false if the identity is unknown or deleted.
-    pub async fn record_token_issued(&self, id: &str, at: i64) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query(
-            "UPDATE identities SET last_token_issued_at = ? WHERE id = ? AND deleted_at IS NULL",
-        )
-        .bind(at)
-        .bind(id)
-        .execute(&self.writer)
-        .await?;
+    /// Runs one identity UPDATE and forgets the cached row; true if a row changed.
+    async fn update_identity(&self, id: &str, sql: &'static str, at: i64) -> Result<bool, DbError> {
+        let changed = self
+            .db
+            .write(|tx| tx.prepare_cached(sql)?.execute(params![at, id]))
+            .await;
         self.identities.invalidate(id);
-        Ok(done.rows_affected() == 1)
+        Ok(changed? == 1)
+    }
+
+    /// Notes that a token was issued at `at`; false if the identity is unknown or deleted.
+    pub async fn record_token_issued(&self, id: &str, at: i64) -> Result<bool, DbError> {
+        self.update_identity(
+            id,
+            "UPDATE identities SET last_token_issued_at = ?1 WHERE id = ?2 AND deleted_at IS NULL",
+            at,
+        )
+        .await
     }
 
     /// Refuses every token issued until `now`; false if the identity is unknown or deleted.
-    pub async fn revoke_tokens(&self, id: &str, now: i64) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query(
-            "UPDATE identities SET tokens_revoked_at = MAX(tokens_revoked_at, ?)
-             WHERE id = ? AND deleted_at IS NULL",
+    pub async fn revoke_tokens(&self, id: &str, now: i64) -> Result<bool, DbError> {
+        self.update_identity(
+            id,
+            "UPDATE identities SET tokens_revoked_at = MAX(tokens_revoked_at, ?1)
+             WHERE id = ?2 AND deleted_at IS NULL",
+            now,
         )
-        .bind(now)
-        .bind(id)
-        .execute(&self.writer)
-        .await?;
-        self.identities.invalidate(id);
-        Ok(done.rows_affected() == 1)
+        .await
     }
 
     /// Marks the identity deleted (its tokens are refused from now on); false if unknown.
     /// Deleting twice succeeds twice.
-    pub async fn delete_identity(&self, id: &str, now: i64) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query(
-            "UPDATE identities SET deleted_at = COALESCE(deleted_at, ?),
-                                   tokens_revoked_at = MAX(tokens_revoked_at, ?)
-             WHERE id = ?",
+    pub async fn delete_identity(&self, id: &str, now: i64) -> Result<bool, DbError> {
+        self.update_identity(
+            id,
+            "UPDATE identities SET deleted_at = COALESCE(deleted_at, ?1),
+                                   tokens_revoked_at = MAX(tokens_revoked_at, ?1)
+             WHERE id = ?2",
+            now,
         )
-        .bind(now)
-        .bind(now)
-        .bind(id)
-        .execute(&self.writer)
-        .await?;
-        self.identities.invalidate(id);
-        Ok(done.rows_affected() == 1)
+        .await
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use sqlx::SqlitePool;
-
     use super::*;
 
-    #[sqlx::test(migrator = "crate::store::MIGRATOR")]
-    async fn revoke_and_delete_change_token_state(pool: SqlitePool) -> Result<(), sqlx::Error> {
-        let store = Store::from_pool(pool);
+    #[tokio::test]
+    async fn revoke_and_delete_change_token_state() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let store = Store::connect(dir.path(), false).await?;
         store.insert_identity("8:acs:r_u", 10).await?;
         // Cached before the writes: the writes must invalidate it.
         assert_eq!(

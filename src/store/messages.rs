@@ -1,9 +1,9 @@
 //! Messages, user and system ones, and the per-thread id and sequence counters.
 
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
-use sqlx::{FromRow, SqliteConnection};
 
-use super::{Metadata, Store, merge_metadata, metadata_to_text};
+use super::{DbError, Metadata, Store, merge_metadata, metadata_to_text};
 
 /// A participant as recorded inside a `participantAdded`/`participantRemoved` system message.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -63,11 +63,10 @@ pub struct NewMessage {
 }
 
 /// One stored message.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct MessageRow {
     pub id: i64,
     pub sequence_id: i64,
-    #[sqlx(rename = "type")]
     pub kind: String,
     pub sender_id: Option<String>,
     pub sender_display_name: Option<String>,
@@ -84,6 +83,23 @@ impl MessageRow {
     pub fn content(&self) -> MessageContent {
         serde_json::from_str(&self.content).unwrap_or_default()
     }
+
+    /// Reads a row selected with `MESSAGE_COLUMNS`.
+    pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(MessageRow {
+            id: row.get(0)?,
+            sequence_id: row.get(1)?,
+            kind: row.get(2)?,
+            sender_id: row.get(3)?,
+            sender_display_name: row.get(4)?,
+            content: row.get(5)?,
+            metadata: row.get(6)?,
+            created_at: row.get(7)?,
+            version: row.get(8)?,
+            edited_at: row.get(9)?,
+            deleted_at: row.get(10)?,
+        })
+    }
 }
 
 /// One page of messages, newest first.
@@ -94,49 +110,53 @@ pub struct MessagesPage {
     pub next_before_sequence: Option<i64>,
 }
 
-const MESSAGE_COLUMNS: &str = "id, sequence_id, type, sender_id, sender_display_name, content, \
-     metadata, created_at, version, edited_at, deleted_at";
+/// The columns `MessageRow::from_row` reads, in order.
+macro_rules! message_columns {
+    () => {
+        "id, sequence_id, type, sender_id, sender_display_name, content, metadata, created_at, \
+         version, edited_at, deleted_at"
+    };
+}
+pub(super) use message_columns;
 
 /// Appends a message inside the caller's transaction and returns its id. Ids are epoch
 /// milliseconds, strictly increasing per thread (bumped past the last id when two messages fall
 /// in the same millisecond); sequence ids count every message, system ones included.
-pub(super) async fn append_message(
-    conn: &mut SqliteConnection,
+pub(super) fn append_message(
+    conn: &Connection,
     thread_id: &str,
     message: &NewMessage,
     now: i64,
-) -> Result<i64, sqlx::Error> {
-    // Claim the next sequence number and id in the same statement that records them (one round
-    // trip fewer than read-then-write; the transaction makes it atomic either way).
-    let (sequence, id): (i64, i64) = sqlx::query_as(
-        "UPDATE threads SET last_sequence_id = last_sequence_id + 1,
-                            last_message_id = MAX(?, last_message_id + 1),
-                            last_message_at = ?
-         WHERE id = ? RETURNING last_sequence_id, last_message_id",
-    )
-    .bind(now / 1000)
-    .bind(now)
-    .bind(thread_id)
-    .fetch_one(&mut *conn)
-    .await?;
+) -> Result<i64, DbError> {
+    // Claim the next sequence number and id in the same statement that records them.
+    let (sequence, id): (i64, i64) = conn
+        .prepare_cached(
+            "UPDATE threads SET last_sequence_id = last_sequence_id + 1,
+                                last_message_id = MAX(?, last_message_id + 1),
+                                last_message_at = ?
+             WHERE id = ? RETURNING last_sequence_id, last_message_id",
+        )?
+        .query_row(params![now / 1000, now, thread_id], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?;
     let content = serde_json::to_string(&message.content).unwrap_or_else(|_| "{}".to_owned());
-    sqlx::query(
+    conn.prepare_cached(
         "INSERT INTO messages (thread_id, id, sequence_id, type, sender_id, sender_display_name,
                                content, metadata, created_at, version)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(thread_id)
-    .bind(id)
-    .bind(sequence)
-    .bind(message.kind)
-    .bind(&message.sender_id)
-    .bind(&message.sender_display_name)
-    .bind(content)
-    .bind(metadata_to_text(&message.metadata))
-    .bind(now)
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
+    )?
+    .execute(params![
+        thread_id,
+        id,
+        sequence,
+        message.kind,
+        message.sender_id,
+        message.sender_display_name,
+        content,
+        metadata_to_text(&message.metadata),
+        now,
+        id,
+    ])?;
     Ok(id)
 }
 
@@ -147,11 +167,10 @@ impl Store {
         thread_id: &str,
         message: &NewMessage,
         now: i64,
-    ) -> Result<i64, sqlx::Error> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let id = append_message(&mut tx, thread_id, message, now).await?;
-        tx.commit().await?;
-        Ok(id)
+    ) -> Result<i64, DbError> {
+        self.db
+            .write(|tx| append_message(tx, thread_id, message, now))
+            .await
     }
 
     /// One message of a thread.
@@ -159,16 +178,18 @@ impl Store {
         &self,
         thread_id: &str,
         id: i64,
-    ) -> Result<Option<MessageRow>, sqlx::Error> {
-        sqlx::query_as::<_, MessageRow>(
-            "SELECT id, sequence_id, type, sender_id, sender_display_name, content, metadata,
-                    created_at, version, edited_at, deleted_at
-             FROM messages WHERE thread_id = ? AND id = ?",
-        )
-        .bind(thread_id)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
+    ) -> Result<Option<MessageRow>, DbError> {
+        self.db
+            .read(|conn| {
+                conn.prepare_cached(concat!(
+                    "SELECT ",
+                    message_columns!(),
+                    " FROM messages WHERE thread_id = ? AND id = ?"
+                ))?
+                .query_row(params![thread_id, id], MessageRow::from_row)
+                .optional()
+            })
+            .await
     }
 
     /// A page of messages, newest first: those created at or after both `visible_from` (the
@@ -180,22 +201,29 @@ impl Store {
         start_time: Option<i64>,
         before_sequence: Option<i64>,
         limit: u32,
-    ) -> Result<MessagesPage, sqlx::Error> {
-        let mut query = sqlx::QueryBuilder::new("SELECT ");
-        query.push(MESSAGE_COLUMNS);
-        query
-            .push(" FROM messages WHERE thread_id = ")
-            .push_bind(thread_id);
-        query
-            .push(" AND created_at >= ")
-            .push_bind(visible_from.max(start_time.unwrap_or(i64::MIN)));
-        if let Some(before) = before_sequence {
-            query.push(" AND sequence_id < ").push_bind(before);
-        }
-        query
-            .push(" ORDER BY sequence_id DESC LIMIT ")
-            .push_bind(i64::from(limit) + 1);
-        let mut messages: Vec<MessageRow> = query.build_query_as().fetch_all(&self.pool).await?;
+    ) -> Result<MessagesPage, DbError> {
+        let from = visible_from.max(start_time.unwrap_or(i64::MIN));
+        let mut messages = self
+            .db
+            .read(|conn| {
+                conn.prepare_cached(concat!(
+                    "SELECT ",
+                    message_columns!(),
+                    " FROM messages WHERE thread_id = ?1 AND created_at >= ?2 AND sequence_id < ?3
+                     ORDER BY sequence_id DESC LIMIT ?4"
+                ))?
+                .query_map(
+                    params![
+                        thread_id,
+                        from,
+                        before_sequence.unwrap_or(i64::MAX),
+                        i64::from(limit) + 1
+                    ],
+                    MessageRow::from_row,
+                )?
+                .collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
         let next_before_sequence = if messages.len() > limit as usize {
             messages.truncate(limit as usize);
             messages.last().map(|m| m.sequence_id)
@@ -217,64 +245,67 @@ impl Store {
         attachments: Option<&[StoredAttachment]>,
         metadata_patch: &std::collections::BTreeMap<String, Option<String>>,
         now: i64,
-    ) -> Result<bool, sqlx::Error> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let Some(row) = sqlx::query_as::<_, (String, String, i64)>(
-            "SELECT content, metadata, version FROM messages WHERE thread_id = ? AND id = ? AND deleted_at IS NULL",
-        )
-        .bind(thread_id)
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        else {
-            return Ok(false);
-        };
-        let mut stored: MessageContent = serde_json::from_str(&row.0).unwrap_or_default();
-        if let Some(text) = content {
-            stored.message = Some(text.to_owned());
-        }
-        if let Some(attachments) = attachments {
-            stored.attachments = attachments.to_vec();
-        }
-        let mut metadata = super::metadata_from_text(&row.1);
-        merge_metadata(&mut metadata, metadata_patch);
-        // The version is the edit time in milliseconds, kept strictly increasing.
-        let version = (now / 1000).max(row.2 + 1);
-        sqlx::query(
-            "UPDATE messages SET content = ?, metadata = ?, edited_at = ?, version = ?
-             WHERE thread_id = ? AND id = ?",
-        )
-        .bind(serde_json::to_string(&stored).unwrap_or_else(|_| "{}".to_owned()))
-        .bind(metadata_to_text(&metadata))
-        .bind(now)
-        .bind(version)
-        .bind(thread_id)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(true)
+    ) -> Result<bool, DbError> {
+        self.db
+            .write(|tx| {
+                let Some((stored_content, stored_metadata, stored_version)) = tx
+                    .prepare_cached(
+                        "SELECT content, metadata, version FROM messages
+                         WHERE thread_id = ? AND id = ? AND deleted_at IS NULL",
+                    )?
+                    .query_row(params![thread_id, id], |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, i64>(2)?,
+                        ))
+                    })
+                    .optional()?
+                else {
+                    return Ok(false);
+                };
+                let mut stored: MessageContent =
+                    serde_json::from_str(&stored_content).unwrap_or_default();
+                if let Some(text) = content {
+                    stored.message = Some(text.to_owned());
+                }
+                if let Some(attachments) = attachments {
+                    stored.attachments = attachments.to_vec();
+                }
+                let mut metadata = super::metadata_from_text(&stored_metadata);
+                merge_metadata(&mut metadata, metadata_patch);
+                // The version is the edit time in milliseconds, kept strictly increasing.
+                let version = (now / 1000).max(stored_version + 1);
+                tx.prepare_cached(
+                    "UPDATE messages SET content = ?, metadata = ?, edited_at = ?, version = ?
+                     WHERE thread_id = ? AND id = ?",
+                )?
+                .execute(params![
+                    serde_json::to_string(&stored).unwrap_or_else(|_| "{}".to_owned()),
+                    metadata_to_text(&metadata),
+                    now,
+                    version,
+                    thread_id,
+                    id,
+                ])?;
+                Ok(true)
+            })
+            .await
     }
 
     /// Soft-deletes a message: it stays, with `deletedOn` set and its content emptied.
     /// Deleting an already deleted message changes nothing.
-    pub async fn delete_message(
-        &self,
-        thread_id: &str,
-        id: i64,
-        now: i64,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "UPDATE messages SET deleted_at = ?, content = '{\"message\":\"\"}', metadata = '{}',
-                                 version = MAX(version + 1, ? / 1000)
-             WHERE thread_id = ? AND id = ? AND deleted_at IS NULL",
-        )
-        .bind(now)
-        .bind(now)
-        .bind(thread_id)
-        .bind(id)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+    pub async fn delete_message(&self, thread_id: &str, id: i64, now: i64) -> Result<(), DbError> {
+        self.db
+            .write(|tx| {
+                tx.prepare_cached(
+                    "UPDATE messages SET deleted_at = ?1, content = '{\"message\":\"\"}', metadata = '{}',
+                                         version = MAX(version + 1, ?1 / 1000)
+                     WHERE thread_id = ?2 AND id = ?3 AND deleted_at IS NULL",
+                )?
+                .execute(params![now, thread_id, id])?;
+                Ok(())
+            })
+            .await
     }
 }

@@ -1,10 +1,10 @@
 //! Thread participants: adding (with the thread's size limit and a system message), listing in
 //! joining order, and removing.
 
-use sqlx::{FromRow, SqliteConnection};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::messages::{MessageContent, NewMessage, ParticipantSnapshot, append_message};
-use super::{Metadata, Store, metadata_to_text};
+use super::{DbError, Metadata, Store, metadata_to_text};
 
 /// A participant to add.
 #[derive(Debug, Clone)]
@@ -41,12 +41,24 @@ impl From<&NewParticipant> for ParticipantSnapshot {
 }
 
 /// One participant of a thread.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct ParticipantRow {
     pub user_id: String,
     pub display_name: Option<String>,
     pub share_history_time: i64,
     pub metadata: String,
+}
+
+impl ParticipantRow {
+    /// Reads `user_id, display_name, share_history_time, metadata`.
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(ParticipantRow {
+            user_id: row.get(0)?,
+            display_name: row.get(1)?,
+            share_history_time: row.get(2)?,
+            metadata: row.get(3)?,
+        })
+    }
 }
 
 impl From<&ParticipantRow> for ParticipantSnapshot {
@@ -70,29 +82,29 @@ pub enum AddOutcome {
 }
 
 /// Inserts one participant inside the caller's transaction, at the end of the joining order.
-pub(super) async fn insert_participant(
-    conn: &mut SqliteConnection,
+pub(super) fn insert_participant(
+    conn: &Connection,
     thread_id: &str,
     participant: &NewParticipant,
-) -> Result<(), sqlx::Error> {
-    let (position,): (i64,) = sqlx::query_as(
-        "UPDATE threads SET next_participant = next_participant + 1 WHERE id = ? RETURNING next_participant",
-    )
-    .bind(thread_id)
-    .fetch_one(&mut *conn)
-    .await?;
-    sqlx::query(
+) -> Result<(), DbError> {
+    let position: i64 = conn
+        .prepare_cached(
+            "UPDATE threads SET next_participant = next_participant + 1 WHERE id = ?
+             RETURNING next_participant",
+        )?
+        .query_row([thread_id], |row| row.get(0))?;
+    conn.prepare_cached(
         "INSERT INTO participants (thread_id, user_id, display_name, share_history_time, metadata, position)
          VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(thread_id)
-    .bind(&participant.user_id)
-    .bind(&participant.display_name)
-    .bind(participant.share_history_time)
-    .bind(metadata_to_text(&participant.metadata))
-    .bind(position)
-    .execute(&mut *conn)
-    .await?;
+    )?
+    .execute(params![
+        thread_id,
+        participant.user_id,
+        participant.display_name,
+        participant.share_history_time,
+        metadata_to_text(&participant.metadata),
+        position,
+    ])?;
     Ok(())
 }
 
@@ -102,15 +114,17 @@ impl Store {
         &self,
         thread_id: &str,
         user_id: &str,
-    ) -> Result<Option<ParticipantRow>, sqlx::Error> {
-        sqlx::query_as::<_, ParticipantRow>(
-            "SELECT user_id, display_name, share_history_time, metadata
-             FROM participants WHERE thread_id = ? AND user_id = ?",
-        )
-        .bind(thread_id)
-        .bind(user_id)
-        .fetch_optional(&self.pool)
-        .await
+    ) -> Result<Option<ParticipantRow>, DbError> {
+        self.db
+            .read(|conn| {
+                conn.prepare_cached(
+                    "SELECT user_id, display_name, share_history_time, metadata
+                     FROM participants WHERE thread_id = ? AND user_id = ?",
+                )?
+                .query_row([thread_id, user_id], ParticipantRow::from_row)
+                .optional()
+            })
+            .await
     }
 
     /// Participants in joining order, skipping `skip`, at most `limit`; and whether more remain.
@@ -119,16 +133,21 @@ impl Store {
         thread_id: &str,
         skip: u32,
         limit: u32,
-    ) -> Result<(Vec<ParticipantRow>, bool), sqlx::Error> {
-        let mut rows = sqlx::query_as::<_, ParticipantRow>(
-            "SELECT user_id, display_name, share_history_time, metadata
-             FROM participants WHERE thread_id = ? ORDER BY position LIMIT ? OFFSET ?",
-        )
-        .bind(thread_id)
-        .bind(i64::from(limit) + 1)
-        .bind(i64::from(skip))
-        .fetch_all(&self.pool)
-        .await?;
+    ) -> Result<(Vec<ParticipantRow>, bool), DbError> {
+        let mut rows = self
+            .db
+            .read(|conn| {
+                conn.prepare_cached(
+                    "SELECT user_id, display_name, share_history_time, metadata
+                     FROM participants WHERE thread_id = ? ORDER BY position LIMIT ? OFFSET ?",
+                )?
+                .query_map(
+                    params![thread_id, i64::from(limit) + 1, i64::from(skip)],
+                    ParticipantRow::from_row,
+                )?
+                .collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
         Ok((rows, more))
@@ -143,53 +162,52 @@ impl Store {
         initiator: &str,
         limit: usize,
         now: i64,
-    ) -> Result<AddOutcome, sqlx::Error> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let mut fresh: Vec<&NewParticipant> = Vec::new();
-        for p in participants {
-            let present: Option<(i64,)> =
-                sqlx::query_as("SELECT 1 FROM participants WHERE thread_id = ? AND user_id = ?")
-                    .bind(thread_id)
-                    .bind(&p.user_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if present.is_none() && !fresh.iter().any(|f| f.user_id == p.user_id) {
-                fresh.push(p);
-            }
-        }
-        if fresh.is_empty() {
-            return Ok(AddOutcome::Added);
-        }
-        let (count,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM participants WHERE thread_id = ?")
-                .bind(thread_id)
-                .fetch_one(&mut *tx)
-                .await?;
-        if count as usize + fresh.len() > limit {
-            return Ok(AddOutcome::TooMany { limit });
-        }
-        for p in &fresh {
-            insert_participant(&mut tx, thread_id, p).await?;
-        }
-        let message = NewMessage {
-            kind: "participantAdded",
-            sender_id: None,
-            sender_display_name: None,
-            content: MessageContent {
-                participants: Some(
-                    fresh
-                        .iter()
-                        .map(|p| ParticipantSnapshot::from(*p))
-                        .collect(),
-                ),
-                initiator: Some(initiator.to_owned()),
-                ..MessageContent::default()
-            },
-            metadata: Metadata::new(),
-        };
-        append_message(&mut tx, thread_id, &message, now).await?;
-        tx.commit().await?;
-        Ok(AddOutcome::Added)
+    ) -> Result<AddOutcome, DbError> {
+        self.db
+            .write(|tx| {
+                let mut fresh: Vec<&NewParticipant> = Vec::new();
+                for p in participants {
+                    let present = tx
+                        .prepare_cached(
+                            "SELECT 1 FROM participants WHERE thread_id = ? AND user_id = ?",
+                        )?
+                        .exists([thread_id, p.user_id.as_str()])?;
+                    if !present && !fresh.iter().any(|f| f.user_id == p.user_id) {
+                        fresh.push(p);
+                    }
+                }
+                if fresh.is_empty() {
+                    return Ok(AddOutcome::Added);
+                }
+                let count: i64 = tx
+                    .prepare_cached("SELECT COUNT(*) FROM participants WHERE thread_id = ?")?
+                    .query_row([thread_id], |row| row.get(0))?;
+                if usize::try_from(count).unwrap_or(usize::MAX) + fresh.len() > limit {
+                    return Ok(AddOutcome::TooMany { limit });
+                }
+                for p in &fresh {
+                    insert_participant(tx, thread_id, p)?;
+                }
+                let message = NewMessage {
+                    kind: "participantAdded",
+                    sender_id: None,
+                    sender_display_name: None,
+                    content: MessageContent {
+                        participants: Some(
+                            fresh
+                                .iter()
+                                .map(|p| ParticipantSnapshot::from(*p))
+                                .collect(),
+                        ),
+                        initiator: Some(initiator.to_owned()),
+                        ..MessageContent::default()
+                    },
+                    metadata: Metadata::new(),
+                };
+                append_message(tx, thread_id, &message, now)?;
+                Ok(AddOutcome::Added)
+            })
+            .await
     }
 
     /// Removes a participant and appends a `participantRemoved` message; false if they were
@@ -200,32 +218,33 @@ impl Store {
         user_id: &str,
         initiator: &str,
         now: i64,
-    ) -> Result<bool, sqlx::Error> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let removed = sqlx::query_as::<_, ParticipantRow>(
-            "DELETE FROM participants WHERE thread_id = ? AND user_id = ?
-             RETURNING user_id, display_name, share_history_time, metadata",
-        )
-        .bind(thread_id)
-        .bind(user_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(removed) = removed else {
-            return Ok(false);
-        };
-        let message = NewMessage {
-            kind: "participantRemoved",
-            sender_id: None,
-            sender_display_name: None,
-            content: MessageContent {
-                participants: Some(vec![ParticipantSnapshot::from(&removed)]),
-                initiator: Some(initiator.to_owned()),
-                ..MessageContent::default()
-            },
-            metadata: Metadata::new(),
-        };
-        append_message(&mut tx, thread_id, &message, now).await?;
-        tx.commit().await?;
-        Ok(true)
+    ) -> Result<bool, DbError> {
+        self.db
+            .write(|tx| {
+                let removed = tx
+                    .prepare_cached(
+                        "DELETE FROM participants WHERE thread_id = ? AND user_id = ?
+                         RETURNING user_id, display_name, share_history_time, metadata",
+                    )?
+                    .query_row([thread_id, user_id], ParticipantRow::from_row)
+                    .optional()?;
+                let Some(removed) = removed else {
+                    return Ok(false);
+                };
+                let message = NewMessage {
+                    kind: "participantRemoved",
+                    sender_id: None,
+                    sender_display_name: None,
+                    content: MessageContent {
+                        participants: Some(vec![ParticipantSnapshot::from(&removed)]),
+                        initiator: Some(initiator.to_owned()),
+                        ..MessageContent::default()
+                    },
+                    metadata: Metadata::new(),
+                };
+                append_message(tx, thread_id, &message, now)?;
+                Ok(true)
+            })
+            .await
     }
 }

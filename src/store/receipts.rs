@@ -1,11 +1,11 @@
 //! Read receipts: the latest per participant.
 
-use sqlx::FromRow;
+use rusqlite::params;
 
-use super::Store;
+use super::{DbError, Store};
 
 /// One participant's read receipt.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct ReadReceiptRow {
     pub user_id: String,
     pub message_id: i64,
@@ -22,20 +22,19 @@ impl Store {
         user_id: &str,
         message_id: i64,
         now: i64,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO read_receipts (thread_id, user_id, message_id, read_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT (thread_id, user_id) DO UPDATE
-             SET message_id = excluded.message_id, read_at = excluded.read_at
-             WHERE excluded.message_id >= read_receipts.message_id",
-        )
-        .bind(thread_id)
-        .bind(user_id)
-        .bind(message_id)
-        .bind(now)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+    ) -> Result<(), DbError> {
+        self.db
+            .write(|tx| {
+                tx.prepare_cached(
+                    "INSERT INTO read_receipts (thread_id, user_id, message_id, read_at) VALUES (?, ?, ?, ?)
+                     ON CONFLICT (thread_id, user_id) DO UPDATE
+                     SET message_id = excluded.message_id, read_at = excluded.read_at
+                     WHERE excluded.message_id >= read_receipts.message_id",
+                )?
+                .execute(params![thread_id, user_id, message_id, now])?;
+                Ok(())
+            })
+            .await
     }
 
     /// Receipts in the order participants first sent one, skipping `skip`, at most `limit`;
@@ -45,16 +44,27 @@ impl Store {
         thread_id: &str,
         skip: u32,
         limit: u32,
-    ) -> Result<(Vec<ReadReceiptRow>, bool), sqlx::Error> {
-        let mut rows = sqlx::query_as::<_, ReadReceiptRow>(
-            "SELECT user_id, message_id, read_at FROM read_receipts WHERE thread_id = ?
-             ORDER BY rowid LIMIT ? OFFSET ?",
-        )
-        .bind(thread_id)
-        .bind(i64::from(limit) + 1)
-        .bind(i64::from(skip))
-        .fetch_all(&self.pool)
-        .await?;
+    ) -> Result<(Vec<ReadReceiptRow>, bool), DbError> {
+        let mut rows = self
+            .db
+            .read(|conn| {
+                conn.prepare_cached(
+                    "SELECT user_id, message_id, read_at FROM read_receipts WHERE thread_id = ?
+                     ORDER BY rowid LIMIT ? OFFSET ?",
+                )?
+                .query_map(
+                    params![thread_id, i64::from(limit) + 1, i64::from(skip)],
+                    |row| {
+                        Ok(ReadReceiptRow {
+                            user_id: row.get(0)?,
+                            message_id: row.get(1)?,
+                            read_at: row.get(2)?,
+                        })
+                    },
+                )?
+                .collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
         Ok((rows, more))

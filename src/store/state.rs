@@ -3,10 +3,10 @@
 //! export gives the same document.
 
 use base64::Engine;
+use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
-use sqlx::{FromRow, SqliteConnection};
 
-use super::Store;
+use super::{DbError, Store};
 use crate::clock::serde_instant;
 
 /// Tag of the document format; bumped when the shape changes incompatibly.
@@ -24,7 +24,7 @@ pub struct StateDocument {
 }
 
 /// An identity and its token state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IdentityState {
     pub id: String,
@@ -123,7 +123,7 @@ pub struct ReadReceiptState {
 }
 
 /// A remembered `repeatability-request-id` of thread creation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RepeatabilityState {
     pub caller_id: String,
@@ -133,37 +133,6 @@ pub struct RepeatabilityState {
     pub body: String,
     #[serde(with = "serde_instant")]
     pub created_at: i64,
-}
-
-#[derive(FromRow)]
-struct ThreadColumns {
-    id: String,
-    topic: String,
-    created_at: i64,
-    created_by: String,
-    deleted_at: Option<i64>,
-    metadata: String,
-    retention_policy: Option<String>,
-    last_message_at: i64,
-    last_sequence_id: i64,
-    last_message_id: i64,
-    next_participant: i64,
-}
-
-#[derive(FromRow)]
-struct ParticipantColumns {
-    user_id: String,
-    display_name: Option<String>,
-    share_history_time: i64,
-    metadata: String,
-    position: i64,
-}
-
-#[derive(FromRow)]
-struct ReceiptColumns {
-    user_id: String,
-    message_id: i64,
-    read_at: i64,
 }
 
 /// What `clear` runs, children first.
@@ -279,79 +248,109 @@ impl StateDocument {
 
 impl Store {
     /// The whole state, in a stable order (ids, sequence ids, joining order).
-    pub async fn export_state(&self) -> Result<StateDocument, sqlx::Error> {
-        let mut conn = self.pool.acquire().await?;
+    pub async fn export_state(&self) -> Result<StateDocument, DbError> {
         // One read transaction: a consistent snapshot even while requests write.
-        sqlx::query("BEGIN").execute(&mut *conn).await?;
-        let result = export(&mut conn).await;
-        sqlx::query("COMMIT").execute(&mut *conn).await?;
-        result
+        self.read_on_blocking_thread(|conn| snapshot(conn, export))
+            .await
     }
 
     /// Identities and their token state, by id.
-    pub async fn export_identities(&self) -> Result<Vec<IdentityState>, sqlx::Error> {
-        let mut conn = self.pool.acquire().await?;
-        export_identities(&mut conn).await
+    pub async fn export_identities(&self) -> Result<Vec<IdentityState>, DbError> {
+        self.read_on_blocking_thread(export_identities).await
     }
 
     /// Every thread (or only `id`) with everything in it, in one read transaction.
-    pub async fn export_threads(
-        &self,
-        only: Option<&str>,
-    ) -> Result<Vec<ThreadState>, sqlx::Error> {
-        let mut conn = self.pool.acquire().await?;
-        sqlx::query("BEGIN").execute(&mut *conn).await?;
-        let result = export_threads(&mut conn, only).await;
-        sqlx::query("COMMIT").execute(&mut *conn).await?;
-        result
+    pub async fn export_threads(&self, only: Option<&str>) -> Result<Vec<ThreadState>, DbError> {
+        let only = only.map(str::to_owned);
+        self.read_on_blocking_thread(move |conn| {
+            snapshot(conn, |conn| export_threads(conn, only.as_deref()))
+        })
+        .await
     }
 
     /// Replaces the whole state with `document`, in one transaction: on any error nothing
     /// changes.
-    pub async fn import_state(&self, document: &StateDocument) -> Result<(), sqlx::Error> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        clear(&mut tx, false).await?;
-        import(&mut tx, document).await?;
-        tx.commit().await?;
+    pub async fn import_state(&self, document: StateDocument) -> Result<(), DbError> {
+        let db = std::sync::Arc::clone(&self.db);
+        let imported = tokio::task::spawn_blocking(move || {
+            db.write_blocking(|tx| {
+                clear(tx, false)?;
+                import(tx, &document)
+            })
+        })
+        .await
+        .unwrap_or_else(|panic| Err(thread_failed(panic)));
         self.identities.clear();
-        Ok(())
+        imported
     }
 
     /// Deletes all state; with `keep_identities`, identities and their token state stay.
-    pub async fn reset(&self, keep_identities: bool) -> Result<(), sqlx::Error> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        clear(&mut tx, keep_identities).await?;
-        tx.commit().await?;
+    pub async fn reset(&self, keep_identities: bool) -> Result<(), DbError> {
+        let reset = self.db.write(|tx| clear(tx, keep_identities)).await;
         self.identities.clear();
-        Ok(())
+        reset
+    }
+
+    /// Runs a long read on a blocking thread, so that it holds no async worker.
+    async fn read_on_blocking_thread<R: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<R, DbError> + Send + 'static,
+    ) -> Result<R, DbError> {
+        let db = std::sync::Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || db.read_blocking(work))
+            .await
+            .unwrap_or_else(|panic| Err(thread_failed(panic)))
     }
 }
 
-async fn clear(conn: &mut SqliteConnection, keep_identities: bool) -> Result<(), sqlx::Error> {
+/// A panicked blocking task, as a store error (a 500).
+fn thread_failed(panic: tokio::task::JoinError) -> DbError {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_INTERNAL),
+        Some(format!("the database task failed: {panic}")),
+    )
+}
+
+/// Runs `work` in one read transaction.
+fn snapshot<R>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> Result<R, DbError>,
+) -> Result<R, DbError> {
+    let tx = conn.unchecked_transaction()?;
+    let result = work(&tx)?;
+    tx.commit()?;
+    Ok(result)
+}
+
+fn clear(conn: &Connection, keep_identities: bool) -> Result<(), DbError> {
     for statement in CLEAR_CHILDREN_FIRST {
-        sqlx::query(*statement).execute(&mut *conn).await?;
+        conn.execute(statement, [])?;
     }
     if !keep_identities {
-        sqlx::query("DELETE FROM identities")
-            .execute(&mut *conn)
-            .await?;
+        conn.execute("DELETE FROM identities", [])?;
     }
     Ok(())
 }
 
-const THREAD_COLUMNS_SQL: &str =
-    "SELECT id, topic, created_at, created_by, deleted_at, metadata, retention_policy,
-        last_message_at, last_sequence_id, last_message_id, next_participant FROM threads";
-
-async fn export(conn: &mut SqliteConnection) -> Result<StateDocument, sqlx::Error> {
-    let identities = export_identities(&mut *conn).await?;
-    let threads = export_threads(&mut *conn, None).await?;
-    let repeatability = sqlx::query_as::<_, RepeatabilityState>(
-        "SELECT caller_id, request_id, request_hash, thread_id, body, created_at
-         FROM idempotency ORDER BY caller_id, request_id",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+fn export(conn: &Connection) -> Result<StateDocument, DbError> {
+    let identities = export_identities(conn)?;
+    let threads = export_threads(conn, None)?;
+    let repeatability = conn
+        .prepare(
+            "SELECT caller_id, request_id, request_hash, thread_id, body, created_at
+             FROM idempotency ORDER BY caller_id, request_id",
+        )?
+        .query_map([], |row| {
+            Ok(RepeatabilityState {
+                caller_id: row.get(0)?,
+                request_id: row.get(1)?,
+                request_hash: row.get(2)?,
+                thread_id: row.get(3)?,
+                body: row.get(4)?,
+                created_at: row.get(5)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
     Ok(StateDocument {
         format: STATE_FORMAT.to_owned(),
         identities,
@@ -360,259 +359,262 @@ async fn export(conn: &mut SqliteConnection) -> Result<StateDocument, sqlx::Erro
     })
 }
 
-async fn export_identities(conn: &mut SqliteConnection) -> Result<Vec<IdentityState>, sqlx::Error> {
-    sqlx::query_as::<_, IdentityState>(
-        "SELECT id, created_at, deleted_at, tokens_revoked_at, last_token_issued_at, custom_id FROM identities ORDER BY id",
-    )
-    .fetch_all(&mut *conn)
-    .await
+fn export_identities(conn: &Connection) -> Result<Vec<IdentityState>, DbError> {
+    conn.prepare(
+        "SELECT id, created_at, deleted_at, tokens_revoked_at, last_token_issued_at, custom_id
+         FROM identities ORDER BY id",
+    )?
+    .query_map([], |row| {
+        Ok(IdentityState {
+            id: row.get(0)?,
+            created_at: row.get(1)?,
+            deleted_at: row.get(2)?,
+            tokens_revoked_at: row.get(3)?,
+            last_token_issued_at: row.get(4)?,
+            custom_id: row.get(5)?,
+        })
+    })?
+    .collect()
 }
 
 /// Every thread, or only `only`, with everything in it.
-async fn export_threads(
-    conn: &mut SqliteConnection,
-    only: Option<&str>,
-) -> Result<Vec<ThreadState>, sqlx::Error> {
-    let rows = match only {
+fn export_threads(conn: &Connection, only: Option<&str>) -> Result<Vec<ThreadState>, DbError> {
+    const COLUMNS: &str = "SELECT id, topic, created_at, created_by, deleted_at, metadata,
+        retention_policy, last_message_at, last_sequence_id, last_message_id, next_participant
+        FROM threads";
+    let mut statement;
+    let mut rows = match only {
         Some(id) => {
-            let mut query = sqlx::QueryBuilder::new(THREAD_COLUMNS_SQL);
-            query.push(" WHERE id = ").push_bind(id);
-            query
-                .build_query_as::<ThreadColumns>()
-                .fetch_all(&mut *conn)
-                .await?
+            statement = conn.prepare(&[COLUMNS, " WHERE id = ?"].concat())?;
+            statement.query([id])?
         }
         None => {
-            let mut query = sqlx::QueryBuilder::new(THREAD_COLUMNS_SQL);
-            query.push(" ORDER BY id");
-            query
-                .build_query_as::<ThreadColumns>()
-                .fetch_all(&mut *conn)
-                .await?
+            statement = conn.prepare(&[COLUMNS, " ORDER BY id"].concat())?;
+            statement.query([])?
         }
     };
-    let mut threads = Vec::with_capacity(rows.len());
-    for t in rows {
-        threads.push(thread_state(&mut *conn, t).await?);
+    let mut threads = Vec::new();
+    while let Some(row) = rows.next()? {
+        let metadata: String = row.get(5)?;
+        let retention_policy: Option<String> = row.get(6)?;
+        let id: String = row.get(0)?;
+        threads.push(ThreadState {
+            participants: participants_of(conn, &id)?,
+            messages: messages_of(conn, &id)?,
+            read_receipts: read_receipts_of(conn, &id)?,
+            images: images_of(conn, &id)?,
+            metadata: super::metadata_from_text(&metadata),
+            retention_policy: retention_policy
+                .as_deref()
+                .and_then(|p| serde_json::from_str(p).ok()),
+            id,
+            topic: row.get(1)?,
+            created_at: row.get(2)?,
+            created_by: row.get(3)?,
+            deleted_at: row.get(4)?,
+            last_message_at: row.get(7)?,
+            last_sequence_id: row.get(8)?,
+            last_message_id: row.get(9)?,
+            next_participant: row.get(10)?,
+        });
     }
     Ok(threads)
 }
 
-/// One thread's participants, messages, receipts and images.
-async fn thread_state(
-    conn: &mut SqliteConnection,
-    t: ThreadColumns,
-) -> Result<ThreadState, sqlx::Error> {
-    let participants = sqlx::query_as::<_, ParticipantColumns>(
+fn participants_of(conn: &Connection, thread_id: &str) -> Result<Vec<ParticipantState>, DbError> {
+    conn.prepare_cached(
         "SELECT user_id, display_name, share_history_time, metadata, position
          FROM participants WHERE thread_id = ? ORDER BY position",
-    )
-    .bind(&t.id)
-    .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(|p| ParticipantState {
-        user_id: p.user_id,
-        display_name: p.display_name,
-        share_history_time: p.share_history_time,
-        metadata: super::metadata_from_text(&p.metadata),
-        position: p.position,
-    })
-    .collect();
-    let messages = sqlx::query_as::<_, super::MessageRow>(
-        "SELECT id, sequence_id, type, sender_id, sender_display_name, content, metadata,
-                created_at, version, edited_at, deleted_at
-         FROM messages WHERE thread_id = ? ORDER BY sequence_id",
-    )
-    .bind(&t.id)
-    .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(|m| MessageState {
-        content: m.content(),
-        metadata: super::metadata_from_text(&m.metadata),
-        id: m.id,
-        sequence_id: m.sequence_id,
-        kind: m.kind,
-        sender_id: m.sender_id,
-        sender_display_name: m.sender_display_name,
-        created_at: m.created_at,
-        version: m.version,
-        edited_at: m.edited_at,
-        deleted_at: m.deleted_at,
-    })
-    .collect();
-    let read_receipts = sqlx::query_as::<_, ReceiptColumns>(
-        "SELECT user_id, message_id, read_at FROM read_receipts WHERE thread_id = ? ORDER BY rowid",
-    )
-    .bind(&t.id)
-    .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(|r| ReadReceiptState {
-        user_id: r.user_id,
-        message_id: r.message_id,
-        read_at: r.read_at,
-    })
-    .collect();
-    let images = sqlx::query_as::<_, super::ImageRow>(
-        "SELECT id, name, content_type, data, created_at FROM images WHERE thread_id = ? ORDER BY id",
-    )
-    .bind(&t.id)
-    .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(|i| ImageState {
-        id: i.id,
-        name: i.name,
-        content_type: i.content_type,
-        data: base64::engine::general_purpose::STANDARD.encode(&i.data),
-        created_at: i.created_at,
-    })
-    .collect();
-    Ok(ThreadState {
-        images,
-        metadata: super::metadata_from_text(&t.metadata),
-        retention_policy: t
-            .retention_policy
-            .as_deref()
-            .and_then(|p| serde_json::from_str(p).ok()),
-        id: t.id,
-        topic: t.topic,
-        created_at: t.created_at,
-        created_by: t.created_by,
-        deleted_at: t.deleted_at,
-        last_message_at: t.last_message_at,
-        last_sequence_id: t.last_sequence_id,
-        last_message_id: t.last_message_id,
-        next_participant: t.next_participant,
-        participants,
-        messages,
-        read_receipts,
-    })
+    )?
+    .query_map([thread_id], |row| {
+        Ok(ParticipantState {
+            user_id: row.get(0)?,
+            display_name: row.get(1)?,
+            share_history_time: row.get(2)?,
+            metadata: super::metadata_from_text(&row.get::<_, String>(3)?),
+            position: row.get(4)?,
+        })
+    })?
+    .collect()
 }
 
-async fn import(conn: &mut SqliteConnection, document: &StateDocument) -> Result<(), sqlx::Error> {
+fn messages_of(conn: &Connection, thread_id: &str) -> Result<Vec<MessageState>, DbError> {
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        super::messages::message_columns!(),
+        " FROM messages WHERE thread_id = ? ORDER BY sequence_id"
+    ))?
+    .query_map([thread_id], |row| {
+        let m = super::MessageRow::from_row(row)?;
+        Ok(MessageState {
+            content: m.content(),
+            metadata: super::metadata_from_text(&m.metadata),
+            id: m.id,
+            sequence_id: m.sequence_id,
+            kind: m.kind,
+            sender_id: m.sender_id,
+            sender_display_name: m.sender_display_name,
+            created_at: m.created_at,
+            version: m.version,
+            edited_at: m.edited_at,
+            deleted_at: m.deleted_at,
+        })
+    })?
+    .collect()
+}
+
+fn read_receipts_of(conn: &Connection, thread_id: &str) -> Result<Vec<ReadReceiptState>, DbError> {
+    conn.prepare_cached(
+        "SELECT user_id, message_id, read_at FROM read_receipts WHERE thread_id = ? ORDER BY rowid",
+    )?
+    .query_map([thread_id], |row| {
+        Ok(ReadReceiptState {
+            user_id: row.get(0)?,
+            message_id: row.get(1)?,
+            read_at: row.get(2)?,
+        })
+    })?
+    .collect()
+}
+
+fn images_of(conn: &Connection, thread_id: &str) -> Result<Vec<ImageState>, DbError> {
+    conn.prepare_cached(
+        "SELECT id, name, content_type, data, created_at FROM images WHERE thread_id = ? ORDER BY id",
+    )?
+    .query_map([thread_id], |row| {
+        let i = super::ImageRow::from_row(row)?;
+        Ok(ImageState {
+            id: i.id,
+            name: i.name,
+            content_type: i.content_type,
+            data: base64::engine::general_purpose::STANDARD.encode(&i.data),
+            created_at: i.created_at,
+        })
+    })?
+    .collect()
+}
+
+fn import(conn: &Connection, document: &StateDocument) -> Result<(), DbError> {
+    let mut identity = conn.prepare(
+        "INSERT INTO identities (id, created_at, deleted_at, tokens_revoked_at, last_token_issued_at, custom_id)
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )?;
     for i in &document.identities {
-        sqlx::query(
-            "INSERT INTO identities (id, created_at, deleted_at, tokens_revoked_at, last_token_issued_at, custom_id)
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&i.id)
-        .bind(i.created_at)
-        .bind(i.deleted_at)
-        .bind(i.tokens_revoked_at)
-        .bind(i.last_token_issued_at)
-        .bind(&i.custom_id)
-        .execute(&mut *conn)
-        .await?;
+        identity.execute(params![
+            i.id,
+            i.created_at,
+            i.deleted_at,
+            i.tokens_revoked_at,
+            i.last_token_issued_at,
+            i.custom_id
+        ])?;
     }
+    let mut thread = conn.prepare(
+        "INSERT INTO threads (id, topic, created_at, created_by, deleted_at, metadata, retention_policy,
+                              last_message_at, last_sequence_id, last_message_id, next_participant)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )?;
+    let mut participant = conn.prepare(
+        "INSERT INTO participants (thread_id, user_id, display_name, share_history_time, metadata, position)
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )?;
+    let mut message = conn.prepare(
+        "INSERT INTO messages (thread_id, id, sequence_id, type, sender_id, sender_display_name, content,
+                               metadata, created_at, version, edited_at, deleted_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )?;
+    let mut image = conn.prepare(
+        "INSERT INTO images (thread_id, id, name, content_type, data, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+    )?;
+    let mut receipt = conn.prepare(
+        "INSERT INTO read_receipts (thread_id, user_id, message_id, read_at) VALUES (?, ?, ?, ?)",
+    )?;
     for t in &document.threads {
-        sqlx::query(
-            "INSERT INTO threads (id, topic, created_at, created_by, deleted_at, metadata, retention_policy,
-                                  last_message_at, last_sequence_id, last_message_id, next_participant)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&t.id)
-        .bind(&t.topic)
-        .bind(t.created_at)
-        .bind(&t.created_by)
-        .bind(t.deleted_at)
-        .bind(super::metadata_to_text(&t.metadata))
-        .bind(t.retention_policy.as_ref().map(|p| p.to_string()))
-        .bind(t.last_message_at)
-        .bind(t.last_sequence_id)
-        .bind(t.last_message_id)
-        .bind(t.next_participant)
-        .execute(&mut *conn)
-        .await?;
+        thread.execute(params![
+            t.id,
+            t.topic,
+            t.created_at,
+            t.created_by,
+            t.deleted_at,
+            super::metadata_to_text(&t.metadata),
+            t.retention_policy.as_ref().map(|p| p.to_string()),
+            t.last_message_at,
+            t.last_sequence_id,
+            t.last_message_id,
+            t.next_participant
+        ])?;
         for p in &t.participants {
-            sqlx::query(
-                "INSERT INTO participants (thread_id, user_id, display_name, share_history_time, metadata, position)
-                 VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&t.id)
-            .bind(&p.user_id)
-            .bind(&p.display_name)
-            .bind(p.share_history_time)
-            .bind(super::metadata_to_text(&p.metadata))
-            .bind(p.position)
-            .execute(&mut *conn)
-            .await?;
+            participant.execute(params![
+                t.id,
+                p.user_id,
+                p.display_name,
+                p.share_history_time,
+                super::metadata_to_text(&p.metadata),
+                p.position
+            ])?;
         }
         for m in &t.messages {
-            sqlx::query(
-                "INSERT INTO messages (thread_id, id, sequence_id, type, sender_id, sender_display_name, content,
-                                       metadata, created_at, version, edited_at, deleted_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&t.id)
-            .bind(m.id)
-            .bind(m.sequence_id)
-            .bind(&m.kind)
-            .bind(&m.sender_id)
-            .bind(&m.sender_display_name)
-            .bind(serde_json::to_string(&m.content).unwrap_or_else(|_| "{}".to_owned()))
-            .bind(super::metadata_to_text(&m.metadata))
-            .bind(m.created_at)
-            .bind(m.version)
-            .bind(m.edited_at)
-            .bind(m.deleted_at)
-            .execute(&mut *conn)
-            .await?;
+            message.execute(params![
+                t.id,
+                m.id,
+                m.sequence_id,
+                m.kind,
+                m.sender_id,
+                m.sender_display_name,
+                serde_json::to_string(&m.content).unwrap_or_else(|_| "{}".to_owned()),
+                super::metadata_to_text(&m.metadata),
+                m.created_at,
+                m.version,
+                m.edited_at,
+                m.deleted_at
+            ])?;
         }
         for i in &t.images {
             // Validated by `StateDocument::validate`, so the base64 decodes.
             let data = base64::engine::general_purpose::STANDARD
                 .decode(&i.data)
                 .unwrap_or_default();
-            sqlx::query(
-                "INSERT INTO images (thread_id, id, name, content_type, data, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&t.id)
-            .bind(&i.id)
-            .bind(&i.name)
-            .bind(&i.content_type)
-            .bind(data)
-            .bind(i.created_at)
-            .execute(&mut *conn)
-            .await?;
+            image.execute(params![
+                t.id,
+                i.id,
+                i.name,
+                i.content_type,
+                data,
+                i.created_at
+            ])?;
         }
         for r in &t.read_receipts {
-            sqlx::query("INSERT INTO read_receipts (thread_id, user_id, message_id, read_at) VALUES (?, ?, ?, ?)")
-                .bind(&t.id)
-                .bind(&r.user_id)
-                .bind(r.message_id)
-                .bind(r.read_at)
-                .execute(&mut *conn)
-                .await?;
+            receipt.execute(params![t.id, r.user_id, r.message_id, r.read_at])?;
         }
     }
+    let mut repeatability = conn.prepare(
+        "INSERT INTO idempotency (caller_id, request_id, request_hash, thread_id, body, created_at)
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )?;
     for r in &document.repeatability {
-        sqlx::query(
-            "INSERT INTO idempotency (caller_id, request_id, request_hash, thread_id, body, created_at)
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&r.caller_id)
-        .bind(&r.request_id)
-        .bind(&r.request_hash)
-        .bind(&r.thread_id)
-        .bind(&r.body)
-        .bind(r.created_at)
-        .execute(&mut *conn)
-        .await?;
+        repeatability.execute(params![
+            r.caller_id,
+            r.request_id,
+            r.request_hash,
+            r.thread_id,
+            r.body,
+            r.created_at
+        ])?;
     }
     Ok(())
 }
 
 impl Store {
     /// Whether there are no identities and no threads (a first start).
-    pub async fn is_empty(&self) -> Result<bool, sqlx::Error> {
-        let (count,): (i64,) = sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM identities) + (SELECT COUNT(*) FROM threads)",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(count == 0)
+    pub async fn is_empty(&self) -> Result<bool, DbError> {
+        self.db
+            .read(|conn| {
+                conn.query_row(
+                    "SELECT NOT EXISTS (SELECT 1 FROM identities) AND NOT EXISTS (SELECT 1 FROM threads)",
+                    [],
+                    |row| row.get(0),
+                )
+            })
+            .await
     }
 }

@@ -1,14 +1,14 @@
 //! Threads: creation (with its participants, system messages and repeatability record, in one
 //! transaction), reads, listing for a user, property updates and soft deletion.
 
-use sqlx::FromRow;
+use rusqlite::{OptionalExtension, Row, params};
 
 use super::messages::{MessageContent, NewMessage, ParticipantSnapshot, append_message};
 use super::participants::{NewParticipant, ParticipantRow, insert_participant};
-use super::{IdempotencyKey, Metadata, Store, merge_metadata, metadata_to_text};
+use super::{DbError, IdempotencyKey, Metadata, Store, merge_metadata, metadata_to_text};
 
 /// One thread.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct ThreadRow {
     pub id: String,
     pub topic: String,
@@ -20,15 +20,20 @@ pub struct ThreadRow {
     pub last_message_at: i64,
 }
 
-/// A thread joined with the caller's participant row, if any.
-#[derive(FromRow)]
-struct AccessRow {
-    #[sqlx(flatten)]
-    thread: ThreadRow,
-    p_user_id: Option<String>,
-    p_display_name: Option<String>,
-    p_share_history_time: Option<i64>,
-    p_metadata: Option<String>,
+impl ThreadRow {
+    /// Reads the first eight columns, selected as in `thread_columns!`.
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(ThreadRow {
+            id: row.get(0)?,
+            topic: row.get(1)?,
+            created_at: row.get(2)?,
+            created_by: row.get(3)?,
+            deleted_at: row.get(4)?,
+            metadata: row.get(5)?,
+            retention_policy: row.get(6)?,
+            last_message_at: row.get(7)?,
+        })
+    }
 }
 
 /// A thread to create. `participants` are the requested ones; the creator is added too.
@@ -73,8 +78,13 @@ pub struct ThreadUpdate {
     pub initiator: String,
 }
 
-const THREAD_COLUMNS: &str =
-    "id, topic, created_at, created_by, deleted_at, metadata, retention_policy, last_message_at";
+/// The columns `ThreadRow::from_row` reads, in order, of the `threads` table aliased `t`.
+macro_rules! thread_columns {
+    () => {
+        "t.id, t.topic, t.created_at, t.created_by, t.deleted_at, t.metadata, t.retention_policy, \
+         t.last_message_at"
+    };
+}
 
 impl Store {
     /// Creates a thread with the creator and `participants`, and the service's two system
@@ -86,70 +96,76 @@ impl Store {
         idempotency: Option<&IdempotencyKey>,
         response_body: &str,
         now: i64,
-    ) -> Result<CreateOutcome, sqlx::Error> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        // A repeat is replayed even when its body differs: the SDK e2e test
-        // `test_create_chat_thread_w_repeatability_request_id`, which passes against the service,
-        // retries with a new `shareHistoryTime` and expects the same thread back.
-        if let Some(key) = idempotency
-            && let Some(body) = super::idempotency::lookup(&mut tx, key).await?
-        {
-            return Ok(CreateOutcome::Replayed { body });
-        }
-        sqlx::query(
-            "INSERT INTO threads (id, topic, created_at, created_by, metadata, retention_policy, last_message_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&thread.id)
-        .bind(&thread.topic)
-        .bind(now)
-        .bind(&thread.creator)
-        .bind(metadata_to_text(&thread.metadata))
-        .bind(&thread.retention_policy)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let mut everyone = Vec::with_capacity(thread.participants.len() + 1);
-        if !thread
-            .participants
-            .iter()
-            .any(|p| p.user_id == thread.creator)
-        {
-            everyone.push(NewParticipant::bare(&thread.creator));
-        }
-        everyone.extend(thread.participants.iter().cloned());
-        for participant in &everyone {
-            insert_participant(&mut tx, &thread.id, participant).await?;
-        }
-        let added = NewMessage {
-            kind: "participantAdded",
-            sender_id: None,
-            sender_display_name: None,
-            content: MessageContent {
-                participants: Some(everyone.iter().map(ParticipantSnapshot::from).collect()),
-                initiator: Some(thread.creator.clone()),
-                ..MessageContent::default()
-            },
-            metadata: Metadata::new(),
-        };
-        append_message(&mut tx, &thread.id, &added, now).await?;
-        let topic = topic_message(&thread.topic, &thread.creator);
-        append_message(&mut tx, &thread.id, &topic, now).await?;
-        if let Some(key) = idempotency {
-            super::idempotency::record(&mut tx, key, &thread.id, response_body, now).await?;
-        }
-        tx.commit().await?;
-        Ok(CreateOutcome::Created)
+    ) -> Result<CreateOutcome, DbError> {
+        self.db
+            .write(|tx| {
+                // A repeat is replayed even when its body differs: the SDK e2e test
+                // `test_create_chat_thread_w_repeatability_request_id`, which passes against
+                // the service, retries with a new `shareHistoryTime` and expects the same thread.
+                if let Some(key) = idempotency
+                    && let Some(body) = super::idempotency::lookup(tx, key)?
+                {
+                    return Ok(CreateOutcome::Replayed { body });
+                }
+                tx.prepare_cached(
+                    "INSERT INTO threads (id, topic, created_at, created_by, metadata, retention_policy, last_message_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?3)",
+                )?
+                .execute(params![
+                    thread.id,
+                    thread.topic,
+                    now,
+                    thread.creator,
+                    metadata_to_text(&thread.metadata),
+                    thread.retention_policy,
+                ])?;
+                let mut everyone = Vec::with_capacity(thread.participants.len() + 1);
+                if !thread
+                    .participants
+                    .iter()
+                    .any(|p| p.user_id == thread.creator)
+                {
+                    everyone.push(NewParticipant::bare(&thread.creator));
+                }
+                everyone.extend(thread.participants.iter().cloned());
+                for participant in &everyone {
+                    insert_participant(tx, &thread.id, participant)?;
+                }
+                let added = NewMessage {
+                    kind: "participantAdded",
+                    sender_id: None,
+                    sender_display_name: None,
+                    content: MessageContent {
+                        participants: Some(everyone.iter().map(ParticipantSnapshot::from).collect()),
+                        initiator: Some(thread.creator.clone()),
+                        ..MessageContent::default()
+                    },
+                    metadata: Metadata::new(),
+                };
+                append_message(tx, &thread.id, &added, now)?;
+                let topic = topic_message(&thread.topic, &thread.creator);
+                append_message(tx, &thread.id, &topic, now)?;
+                if let Some(key) = idempotency {
+                    super::idempotency::record(tx, key, &thread.id, response_body, now)?;
+                }
+                Ok(CreateOutcome::Created)
+            })
+            .await
     }
 
     /// A thread by id, deleted or not.
-    pub async fn get_thread(&self, id: &str) -> Result<Option<ThreadRow>, sqlx::Error> {
-        let mut query = sqlx::QueryBuilder::new("SELECT ");
-        query
-            .push(THREAD_COLUMNS)
-            .push(" FROM threads WHERE id = ")
-            .push_bind(id);
-        query.build_query_as().fetch_optional(&self.pool).await
+    pub async fn get_thread(&self, id: &str) -> Result<Option<ThreadRow>, DbError> {
+        self.db
+            .read(|conn| {
+                conn.prepare_cached(concat!(
+                    "SELECT ",
+                    thread_columns!(),
+                    " FROM threads t WHERE t.id = ?"
+                ))?
+                .query_row([id], ThreadRow::from_row)
+                .optional()
+            })
+            .await
     }
 
     /// Whether `user_id` may use thread `id`. Deleted threads count as not found unless
@@ -159,38 +175,39 @@ impl Store {
         id: &str,
         user_id: &str,
         include_deleted: bool,
-    ) -> Result<ThreadAccess, sqlx::Error> {
-        // One query for both: each statement is a round trip to sqlx's SQLite thread, which
-        // costs more than the query itself (see BENCHMARKS.md).
-        let row = sqlx::query_as::<_, AccessRow>(
-            "SELECT t.id, t.topic, t.created_at, t.created_by, t.deleted_at, t.metadata,
-                    t.retention_policy, t.last_message_at,
-                    p.user_id AS p_user_id, p.display_name AS p_display_name,
-                    p.share_history_time AS p_share_history_time, p.metadata AS p_metadata
-             FROM threads t LEFT JOIN participants p ON p.thread_id = t.id AND p.user_id = ?
-             WHERE t.id = ?",
-        )
-        .bind(user_id)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else {
-            return Ok(ThreadAccess::NotFound);
-        };
-        if row.thread.deleted_at.is_some() && !include_deleted {
-            return Ok(ThreadAccess::NotFound);
-        }
-        Ok(match row.p_user_id {
-            Some(user_id) => ThreadAccess::Participant(
-                row.thread,
-                ParticipantRow {
-                    user_id,
-                    display_name: row.p_display_name,
-                    share_history_time: row.p_share_history_time.unwrap_or(0),
-                    metadata: row.p_metadata.unwrap_or_else(|| "{}".to_owned()),
-                },
-            ),
-            None => ThreadAccess::NotParticipant(row.thread),
+    ) -> Result<ThreadAccess, DbError> {
+        let row = self
+            .db
+            .read(|conn| {
+                conn.prepare_cached(concat!(
+                    "SELECT ",
+                    thread_columns!(),
+                    ", p.user_id, p.display_name, p.share_history_time, p.metadata
+                     FROM threads t LEFT JOIN participants p ON p.thread_id = t.id AND p.user_id = ?
+                     WHERE t.id = ?"
+                ))?
+                .query_row([user_id, id], |row| {
+                    let participant = match row.get::<_, Option<String>>(8)? {
+                        Some(user_id) => Some(ParticipantRow {
+                            user_id,
+                            display_name: row.get(9)?,
+                            share_history_time: row.get(10)?,
+                            metadata: row.get(11)?,
+                        }),
+                        None => None,
+                    };
+                    Ok((ThreadRow::from_row(row)?, participant))
+                })
+                .optional()
+            })
+            .await?;
+        Ok(match row {
+            None => ThreadAccess::NotFound,
+            Some((thread, _)) if thread.deleted_at.is_some() && !include_deleted => {
+                ThreadAccess::NotFound
+            }
+            Some((thread, Some(participant))) => ThreadAccess::Participant(thread, participant),
+            Some((thread, None)) => ThreadAccess::NotParticipant(thread),
         })
     }
 
@@ -202,25 +219,34 @@ impl Store {
         start_time: Option<i64>,
         after: Option<(i64, String)>,
         limit: u32,
-    ) -> Result<(Vec<ThreadRow>, bool), sqlx::Error> {
-        let mut query = sqlx::QueryBuilder::new(
-            "SELECT t.id, t.topic, t.created_at, t.created_by, t.deleted_at, t.metadata,
-                    t.retention_policy, t.last_message_at
-             FROM threads t JOIN participants p ON p.thread_id = t.id WHERE p.user_id = ",
-        );
-        query.push_bind(user_id);
-        if let Some(start) = start_time {
-            query.push(" AND t.last_message_at >= ").push_bind(start);
-        }
-        if let Some((at, id)) = after {
-            query.push(" AND (t.last_message_at < ").push_bind(at);
-            query.push(" OR (t.last_message_at = ").push_bind(at);
-            query.push(" AND t.id < ").push_bind(id).push("))");
-        }
-        query
-            .push(" ORDER BY t.last_message_at DESC, t.id DESC LIMIT ")
-            .push_bind(i64::from(limit) + 1);
-        let mut rows: Vec<ThreadRow> = query.build_query_as().fetch_all(&self.pool).await?;
+    ) -> Result<(Vec<ThreadRow>, bool), DbError> {
+        // Without a continuation the bound is above every (time, id): i64::MAX and a string
+        // that sorts after every thread id.
+        let (after_at, after_id) = after.unwrap_or((i64::MAX, "\u{10FFFF}".to_owned()));
+        let mut rows = self
+            .db
+            .read(|conn| {
+                conn.prepare_cached(concat!(
+                    "SELECT ",
+                    thread_columns!(),
+                    " FROM threads t JOIN participants p ON p.thread_id = t.id
+                     WHERE p.user_id = ?1 AND t.last_message_at >= ?2
+                       AND (t.last_message_at < ?3 OR (t.last_message_at = ?3 AND t.id < ?4))
+                     ORDER BY t.last_message_at DESC, t.id DESC LIMIT ?5"
+                ))?
+                .query_map(
+                    params![
+                        user_id,
+                        start_time.unwrap_or(i64::MIN),
+                        after_at,
+                        after_id,
+                        i64::from(limit) + 1
+                    ],
+                    ThreadRow::from_row,
+                )?
+                .collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
         Ok((rows, more))
@@ -232,41 +258,44 @@ impl Store {
         id: &str,
         update: &ThreadUpdate,
         now: i64,
-    ) -> Result<(), sqlx::Error> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let (metadata_text,): (String,) =
-            sqlx::query_as("SELECT metadata FROM threads WHERE id = ?")
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?;
-        let mut metadata = super::metadata_from_text(&metadata_text);
-        merge_metadata(&mut metadata, &update.metadata_patch);
-        sqlx::query(
-            "UPDATE threads SET topic = COALESCE(?, topic), metadata = ?,
-                                retention_policy = COALESCE(?, retention_policy)
-             WHERE id = ?",
-        )
-        .bind(&update.topic)
-        .bind(metadata_to_text(&metadata))
-        .bind(&update.retention_policy)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        if let Some(topic) = &update.topic {
-            append_message(&mut tx, id, &topic_message(topic, &update.initiator), now).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+    ) -> Result<(), DbError> {
+        self.db
+            .write(|tx| {
+                let metadata_text: String = tx
+                    .prepare_cached("SELECT metadata FROM threads WHERE id = ?")?
+                    .query_row([id], |row| row.get(0))?;
+                let mut metadata = super::metadata_from_text(&metadata_text);
+                merge_metadata(&mut metadata, &update.metadata_patch);
+                tx.prepare_cached(
+                    "UPDATE threads SET topic = COALESCE(?, topic), metadata = ?,
+                                        retention_policy = COALESCE(?, retention_policy)
+                     WHERE id = ?",
+                )?
+                .execute(params![
+                    update.topic,
+                    metadata_to_text(&metadata),
+                    update.retention_policy,
+                    id
+                ])?;
+                if let Some(topic) = &update.topic {
+                    append_message(tx, id, &topic_message(topic, &update.initiator), now)?;
+                }
+                Ok(())
+            })
+            .await
     }
 
     /// Soft-deletes a thread: it disappears from reads but stays listed with `deletedOn`.
-    pub async fn delete_thread(&self, id: &str, now: i64) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE threads SET deleted_at = COALESCE(deleted_at, ?) WHERE id = ?")
-            .bind(now)
-            .bind(id)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
+    pub async fn delete_thread(&self, id: &str, now: i64) -> Result<(), DbError> {
+        self.db
+            .write(|tx| {
+                tx.prepare_cached(
+                    "UPDATE threads SET deleted_at = COALESCE(deleted_at, ?) WHERE id = ?",
+                )?
+                .execute(params![now, id])?;
+                Ok(())
+            })
+            .await
     }
 }
 
