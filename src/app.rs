@@ -191,7 +191,7 @@ pub fn router(state: AppState, scheme: &'static str) -> Router {
 /// One log line per request: method, path, operation, status, latency, caller, request id.
 /// Never the Authorization header or a token: the caller is the identity id the bearer token
 /// names (`8:acs:…`), `access-key` for signed calls, or `-`.
-async fn access_log(request: Request, next: Next) -> Response {
+async fn access_log(mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
@@ -206,12 +206,16 @@ async fn access_log(request: Request, next: Next) -> Response {
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|auth| auth.starts_with("HMAC-SHA256"));
-    let caller = match crate::auth::claimed_identity(request.headers()) {
-        Some(identity) => identity,
+    let claimed = crate::auth::claimed_identity(request.headers());
+    let caller = match &claimed {
+        Some(identity) => identity.clone(),
         None if signed => "access-key".to_owned(),
         None if crate::auth::bearer_token(request.headers()).is_some() => "bearer".to_owned(),
         None => "-".to_owned(),
     };
+    request
+        .extensions_mut()
+        .insert(crate::auth::ClaimedIdentity(claimed));
     let response = next.run(request).await;
     let operation = response
         .extensions()

@@ -76,7 +76,7 @@ fn caller(request: &Request, path: &str) -> Option<String> {
     if let Some(rest) = path.strip_prefix("/identities/") {
         return rest.split('/').next().map(str::to_owned);
     }
-    crate::auth::claimed_identity(request.headers())
+    crate::auth::ClaimedIdentity::of(request)
 }
 
 async fn apply(effect: FaultEffect, request: Request, next: Next) -> Response {

@@ -161,6 +161,21 @@ pub fn claimed_identity(headers: &axum::http::HeaderMap) -> Option<String> {
         .map(|claims| claims.raw_id())
 }
 
+/// `claimed_identity` of a request, decoded once by the outermost layer (the access log) and
+/// left in the request's extensions for the layers inside it.
+#[derive(Debug, Clone)]
+pub struct ClaimedIdentity(pub Option<String>);
+
+impl ClaimedIdentity {
+    /// The one left on the request, or decoded now when no outer layer left one.
+    pub fn of(request: &axum::extract::Request) -> Option<String> {
+        match request.extensions().get::<ClaimedIdentity>() {
+            Some(ClaimedIdentity(identity)) => identity.clone(),
+            None => claimed_identity(request.headers()),
+        }
+    }
+}
+
 /// Middleware for access-key routes (identity): verifies the HMAC signature (unless
 /// `--auth lenient`) and passes the request on with its body intact.
 pub async fn require_access_key(

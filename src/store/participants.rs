@@ -51,7 +51,7 @@ pub struct ParticipantRow {
 
 impl ParticipantRow {
     /// Reads `user_id, display_name, share_history_time, metadata`.
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+    pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(ParticipantRow {
             user_id: row.get(0)?,
             display_name: row.get(1)?,

@@ -6,6 +6,7 @@ use base64::Engine;
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
+use super::connection::snapshot;
 use super::{DbError, Store};
 use crate::clock::serde_instant;
 
@@ -309,17 +310,6 @@ fn thread_failed(panic: tokio::task::JoinError) -> DbError {
         rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_INTERNAL),
         Some(format!("the database task failed: {panic}")),
     )
-}
-
-/// Runs `work` in one read transaction.
-fn snapshot<R>(
-    conn: &Connection,
-    work: impl FnOnce(&Connection) -> Result<R, DbError>,
-) -> Result<R, DbError> {
-    let tx = conn.unchecked_transaction()?;
-    let result = work(&tx)?;
-    tx.commit()?;
-    Ok(result)
 }
 
 fn clear(conn: &Connection, keep_identities: bool) -> Result<(), DbError> {
