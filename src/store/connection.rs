@@ -1,8 +1,10 @@
 //! The SQLite connections and how requests use them.
 //!
-//! - One writer connection behind an async mutex: SQLite has one writer at a time, and waiting
-//!   tasks yield their thread instead of sleeping in SQLite's busy handler. Each write is one
-//!   `BEGIN IMMEDIATE` transaction, committed before the caller answers.
+//! - One writer thread owning the one writer connection (SQLite has one writer at a time).
+//!   Writes queue to it and it group-commits: everything queued when it starts a batch runs in
+//!   one `BEGIN IMMEDIATE` transaction, each write in its own savepoint (a failing write undoes
+//!   only itself), then one COMMIT. Each caller gets its answer after that COMMIT, never
+//!   before. Under load one commit (the WAL page writes, the locks) serves many requests.
 //! - Reader connections in a small pool, used directly on the calling thread (WAL readers run
 //!   beside the writer). A read is a few microseconds with cached statements, so handing it to
 //!   another thread would cost more than it does.
@@ -35,16 +37,17 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// thread falls behind (SQLite's default is 1000; the checkpointer normally keeps it far lower).
 const WAL_BACKSTOP_PAGES: u32 = 20_000;
 
+/// Most writes one transaction takes: bounds how long the first of a batch waits.
+const MAX_BATCH: usize = 64;
+
 /// The connections of one database.
 #[derive(Debug)]
 pub(super) struct Database {
-    writer: tokio::sync::Mutex<Connection>,
-    /// `None` for an in-memory database, which exists only in the writer connection: reads use
-    /// the writer then.
-    readers: Option<ReaderPool>,
+    /// Work for the writer thread.
+    jobs: mpsc::Sender<Message>,
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    readers: Readers,
     checkpointer: Mutex<Option<Checkpointer>>,
-    /// Commits so far; the checkpointer compares it with what it last saw.
-    commits: Arc<AtomicU64>,
 }
 
 impl Database {
@@ -58,14 +61,15 @@ impl Database {
         writer.pragma_update(None, "wal_autocheckpoint", WAL_BACKSTOP_PAGES)?;
         let commits = Arc::new(AtomicU64::new(0));
         let checkpointer = Checkpointer::start(path.to_owned(), Arc::clone(&commits))?;
+        let (jobs, writer_thread) = start_writer(Arc::new(Mutex::new(writer)), commits)?;
         Ok(Database {
-            writer: tokio::sync::Mutex::new(writer),
-            readers: Some(ReaderPool {
+            jobs,
+            writer_thread: Mutex::new(Some(writer_thread)),
+            readers: Readers::Pool(ReaderPool {
                 path: path.to_owned(),
                 idle: Mutex::new(Vec::new()),
             }),
             checkpointer: Mutex::new(Some(checkpointer)),
-            commits,
         })
     }
 
@@ -74,11 +78,13 @@ impl Database {
         let mut writer = Connection::open_in_memory()?;
         configure(&writer)?;
         super::migrations::apply(&mut writer)?;
+        let writer = Arc::new(Mutex::new(writer));
+        let (jobs, writer_thread) = start_writer(Arc::clone(&writer), Arc::new(AtomicU64::new(0)))?;
         Ok(Database {
-            writer: tokio::sync::Mutex::new(writer),
-            readers: None,
+            jobs,
+            writer_thread: Mutex::new(Some(writer_thread)),
+            readers: Readers::Writer(writer),
             checkpointer: Mutex::new(None),
-            commits: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -87,20 +93,25 @@ impl Database {
         &self,
         work: impl FnOnce(&Connection) -> Result<R, DbError>,
     ) -> Result<R, DbError> {
-        match &self.readers {
-            Some(pool) => pool.with(work),
-            None => work(&*self.writer.lock().await),
-        }
+        self.readers.with(work)
     }
 
-    /// Runs `work` in one `BEGIN IMMEDIATE` transaction and commits it if `work` succeeds; an
-    /// error rolls everything back.
-    pub(super) async fn write<R>(
+    /// Runs `work` in the writer thread's next transaction; answers once that has committed.
+    /// An error from `work` undoes what it wrote, and only that.
+    pub(super) async fn write<R: Send + 'static>(
         &self,
-        work: impl FnOnce(&Connection) -> Result<R, DbError>,
+        work: impl FnOnce(&Connection) -> Result<R, DbError> + Send + 'static,
     ) -> Result<R, DbError> {
-        let writer = self.writer.lock().await;
-        self.transact(&writer, work)
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = Call {
+            work: Some(work),
+            outcome: None,
+            reply,
+        };
+        self.jobs
+            .send(Message::Write(Box::new(job)))
+            .map_err(|_| closed())?;
+        answer.await.unwrap_or_else(|_| Err(closed()))
     }
 
     /// `read` for a blocking thread (`spawn_blocking`): long reads such as an export.
@@ -108,34 +119,11 @@ impl Database {
         &self,
         work: impl FnOnce(&Connection) -> Result<R, DbError>,
     ) -> Result<R, DbError> {
-        match &self.readers {
-            Some(pool) => pool.with(work),
-            None => work(&self.writer.blocking_lock()),
-        }
+        self.readers.with(work)
     }
 
-    /// `write` for a blocking thread (`spawn_blocking`): long writes such as an import.
-    pub(super) fn write_blocking<R>(
-        &self,
-        work: impl FnOnce(&Connection) -> Result<R, DbError>,
-    ) -> Result<R, DbError> {
-        let writer = self.writer.blocking_lock();
-        self.transact(&writer, work)
-    }
-
-    fn transact<R>(
-        &self,
-        writer: &Connection,
-        work: impl FnOnce(&Connection) -> Result<R, DbError>,
-    ) -> Result<R, DbError> {
-        // BEGIN IMMEDIATE takes the write lock up front: a transaction that reads and then
-        // writes never fails to upgrade its lock.
-        let result = in_transaction(writer, "BEGIN IMMEDIATE", work)?;
-        self.commits.fetch_add(1, Ordering::Relaxed);
-        Ok(result)
-    }
-
-    /// Stops the checkpointer and checkpoints what is left (clean shutdown). Blocking.
+    /// Stops the checkpointer and the writer thread, which checkpoints what is left (clean
+    /// shutdown). Blocking.
     pub(super) fn close(&self) {
         let checkpointer = self
             .checkpointer
@@ -144,12 +132,179 @@ impl Database {
             .take();
         if let Some(checkpointer) = checkpointer {
             checkpointer.stop();
-            let writer = self.writer.blocking_lock();
+        }
+        let writer_thread = self
+            .writer_thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = writer_thread {
+            let _ = self.jobs.send(Message::Stop);
+            let _ = thread.join();
+        }
+    }
+}
+
+/// What the writer thread is asked to do.
+enum Message {
+    Write(Box<dyn Job>),
+    Stop,
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Message::Write(_) => "Write",
+            Message::Stop => "Stop",
+        })
+    }
+}
+
+/// A caller's work and where its answer goes.
+trait Job: Send {
+    /// Runs the work inside the batch transaction, in its own savepoint. Err when the
+    /// savepoint failed: the batch must then be rolled back as a whole.
+    fn run(&mut self, conn: &Connection) -> Result<(), DbError>;
+    /// Sends the answer: the work's own, unless the batch failed to commit.
+    fn finish(self: Box<Self>, committed: Result<(), &DbError>);
+}
+
+struct Call<R, F> {
+    work: Option<F>,
+    outcome: Option<Result<R, DbError>>,
+    reply: tokio::sync::oneshot::Sender<Result<R, DbError>>,
+}
+
+impl<R, F> Job for Call<R, F>
+where
+    R: Send + 'static,
+    F: FnOnce(&Connection) -> Result<R, DbError> + Send + 'static,
+{
+    fn run(&mut self, conn: &Connection) -> Result<(), DbError> {
+        if let Some(work) = self.work.take() {
+            self.outcome = Some(in_savepoint(conn, work)?);
+        }
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), &DbError>) {
+        let outcome = match (committed, self.outcome) {
+            (Ok(()), Some(outcome)) => outcome,
+            (Err(error), Some(Ok(_))) => Err(copy_error(error)),
+            (_, Some(Err(error))) => Err(error),
+            (_, None) => Err(closed()),
+        };
+        // The caller may have gone (a dropped request); its write stands, as on the service.
+        let _ = self.reply.send(outcome);
+    }
+}
+
+/// Runs `work`, turning a panic into an error so the writer thread survives it.
+fn guarded<R>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> Result<R, DbError>,
+) -> Result<R, DbError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(conn)))
+        .unwrap_or_else(|_| Err(internal("a database task panicked")))
+}
+
+/// Runs `work` in a savepoint of the open transaction: kept if it succeeds, undone if not.
+/// The outer error means the savepoint itself failed, and the transaction can no longer be
+/// trusted to hold only what succeeded.
+fn in_savepoint<R>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> Result<R, DbError>,
+) -> Result<Result<R, DbError>, DbError> {
+    conn.prepare_cached("SAVEPOINT request")?.execute([])?;
+    let outcome = guarded(conn, work);
+    if outcome.is_err() {
+        conn.prepare_cached("ROLLBACK TO request")?.execute([])?;
+    }
+    conn.prepare_cached("RELEASE request")?.execute([])?;
+    Ok(outcome)
+}
+
+/// Starts the writer thread; it owns `writer` until `Message::Stop`.
+fn start_writer(
+    writer: Arc<Mutex<Connection>>,
+    commits: Arc<AtomicU64>,
+) -> anyhow::Result<(mpsc::Sender<Message>, std::thread::JoinHandle<()>)> {
+    let (jobs, queue) = mpsc::channel::<Message>();
+    let thread = std::thread::Builder::new()
+        .name("sqlite-writer".to_owned())
+        .spawn(move || {
+            run_writer(&writer, &queue, &commits);
+            let writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
             if let Err(error) = writer.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
             {
                 tracing::warn!(%error, "final checkpoint failed (the WAL is kept and replayed at the next start)");
             }
+        })?;
+    Ok((jobs, thread))
+}
+
+/// The writer thread's loop: take what is queued, run the reads, run the writes in one
+/// transaction, commit, answer; until `Stop` or every sender is gone.
+fn run_writer(writer: &Mutex<Connection>, queue: &mpsc::Receiver<Message>, commits: &AtomicU64) {
+    let mut stopping = false;
+    while !stopping {
+        let Ok(first) = queue.recv() else {
+            return;
+        };
+        let mut writes: Vec<Box<dyn Job>> = Vec::new();
+        let mut next = Some(first);
+        while let Some(message) = next.take() {
+            match message {
+                Message::Write(job) => writes.push(job),
+                Message::Stop => stopping = true,
+            }
+            if !stopping && writes.len() < MAX_BATCH {
+                next = queue.try_recv().ok();
+            }
         }
+        if writes.is_empty() {
+            continue;
+        }
+        let committed = {
+            let writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
+            in_transaction(&writer, "BEGIN IMMEDIATE", |conn| {
+                for job in &mut writes {
+                    job.run(conn)?;
+                }
+                Ok(())
+            })
+        };
+        if committed.is_ok() {
+            commits.fetch_add(1, Ordering::Relaxed);
+        }
+        for job in writes {
+            job.finish(committed.as_ref().map(|_| ()));
+        }
+    }
+}
+
+/// The error of a call that cannot run: the database is closed (shutting down).
+fn closed() -> DbError {
+    internal("the database is closed")
+}
+
+fn internal(message: &str) -> DbError {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_INTERNAL),
+        Some(message.to_owned()),
+    )
+}
+
+/// The same error for another caller of a failed batch (rusqlite errors are not Clone).
+fn copy_error(error: &DbError) -> DbError {
+    match error {
+        rusqlite::Error::SqliteFailure(code, message) => {
+            rusqlite::Error::SqliteFailure(*code, message.clone())
+        }
+        other => rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+            Some(other.to_string()),
+        ),
     }
 }
 
@@ -200,6 +355,25 @@ fn configure(conn: &Connection) -> Result<(), DbError> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(())
+}
+
+/// Where reads run.
+#[derive(Debug)]
+enum Readers {
+    /// Connections of their own (a database file in WAL mode).
+    Pool(ReaderPool),
+    /// The writer's connection, shared with the writer thread: an in-memory database exists
+    /// only in that one connection.
+    Writer(Arc<Mutex<Connection>>),
+}
+
+impl Readers {
+    fn with<R>(&self, work: impl FnOnce(&Connection) -> Result<R, DbError>) -> Result<R, DbError> {
+        match self {
+            Readers::Pool(pool) => pool.with(work),
+            Readers::Writer(writer) => work(&writer.lock().unwrap_or_else(PoisonError::into_inner)),
+        }
+    }
 }
 
 /// Read-only connections to the database file, reused.
@@ -281,5 +455,84 @@ impl Checkpointer {
     fn stop(self) {
         let _ = self.stop.send(());
         let _ = self.thread.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(db: &Database) -> i64 {
+        db.readers
+            .with(|conn| conn.query_row("SELECT COUNT(*) FROM identities", [], |r| r.get(0)))
+            .expect("count")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_write_undoes_only_itself_in_a_shared_batch() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let db = Arc::new(Database::open(&dir.path().join("t.db"))?);
+        // Queued together, these share batches; every third inserts and then fails.
+        let writes = (0..60).map(|n| {
+            let db = Arc::clone(&db);
+            tokio::spawn(async move {
+                db.write(move |conn| {
+                    conn.execute(
+                        "INSERT INTO identities (id, created_at) VALUES (?, 0)",
+                        [format!("8:acs:r_{n}")],
+                    )?;
+                    if n % 3 == 0 {
+                        return Err(rusqlite::Error::QueryReturnedNoRows);
+                    }
+                    Ok(n)
+                })
+                .await
+            })
+        });
+        let outcomes = futures_util::future::join_all(writes).await;
+        for (n, outcome) in outcomes.into_iter().enumerate() {
+            assert_eq!(outcome?.is_ok(), n % 3 != 0, "write {n}");
+        }
+        assert_eq!(count(&db), 40, "the 20 failed writes left nothing behind");
+        db.close();
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_panicking_write_is_an_error_and_the_writer_goes_on() -> anyhow::Result<()> {
+        let db = Database::in_memory()?;
+        let panicked = db
+            .write(|conn| -> Result<(), DbError> {
+                conn.execute(
+                    "INSERT INTO identities (id, created_at) VALUES ('8:acs:r_a', 0)",
+                    [],
+                )?;
+                panic!("a bug in a store function")
+            })
+            .await;
+        assert!(panicked.is_err());
+        db.write(|conn| {
+            conn.execute(
+                "INSERT INTO identities (id, created_at) VALUES ('8:acs:r_b', 0)",
+                [],
+            )
+        })
+        .await?;
+        assert_eq!(
+            count(&db),
+            1,
+            "the panicked write was undone, the next one kept"
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn writes_after_close_fail_instead_of_hanging() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let db = Database::open(&dir.path().join("t.db"))?;
+        db.close();
+        let late = db.write(|conn| conn.execute("SELECT 1", [])).await;
+        assert!(late.is_err());
+        Ok(())
     }
 }

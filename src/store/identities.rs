@@ -72,8 +72,9 @@ pub struct IdentityRow {
 impl Store {
     /// Creates an identity.
     pub async fn insert_identity(&self, id: &str, now: i64) -> Result<(), DbError> {
+        let id = id.to_owned();
         self.db
-            .write(|tx| {
+            .write(move |tx| {
                 tx.prepare_cached("INSERT INTO identities (id, created_at) VALUES (?, ?)")?
                     .execute(params![id, now])?;
                 Ok(())
@@ -90,26 +91,27 @@ impl Store {
         custom_id: &str,
         now: i64,
     ) -> Result<(String, bool), DbError> {
+        let (id, custom_id) = (id.to_owned(), custom_id.to_owned());
         let outcome = self
             .db
-            .write(|tx| {
+            .write(move |tx| {
                 let existing: Option<String> = tx
                     .prepare_cached(
                         "SELECT id FROM identities WHERE custom_id = ? AND deleted_at IS NULL",
                     )?
-                    .query_row([custom_id], |row| row.get(0))
+                    .query_row([&custom_id], |row| row.get(0))
                     .optional()?;
                 if let Some(existing) = existing {
                     return Ok((existing, false));
                 }
                 // A deleted identity releases its customId.
                 tx.prepare_cached("UPDATE identities SET custom_id = NULL WHERE custom_id = ?")?
-                    .execute([custom_id])?;
+                    .execute([&custom_id])?;
                 tx.prepare_cached(
                     "INSERT INTO identities (id, created_at, custom_id) VALUES (?, ?, ?)",
                 )?
                 .execute(params![id, now, custom_id])?;
-                Ok((id.to_owned(), true))
+                Ok((id, true))
             })
             .await?;
         if outcome.1 {
@@ -154,9 +156,10 @@ impl Store {
 
     /// Runs one identity UPDATE and forgets the cached row; true if a row changed.
     async fn update_identity(&self, id: &str, sql: &'static str, at: i64) -> Result<bool, DbError> {
+        let owned_id = id.to_owned();
         let changed = self
             .db
-            .write(|tx| tx.prepare_cached(sql)?.execute(params![at, id]))
+            .write(move |tx| tx.prepare_cached(sql)?.execute(params![at, owned_id]))
             .await;
         self.identities.invalidate(id);
         Ok(changed? == 1)

@@ -30,8 +30,9 @@ impl ImageRow {
 impl Store {
     /// Stores an uploaded image.
     pub async fn insert_image(&self, thread_id: &str, image: &ImageRow) -> Result<(), DbError> {
+        let (thread_id, image) = (thread_id.to_owned(), image.clone());
         self.db
-            .write(|tx| {
+            .write(move |tx| {
                 tx.prepare_cached(
                     "INSERT INTO images (thread_id, id, name, content_type, data, created_at)
                      VALUES (?, ?, ?, ?, ?, ?)",
@@ -65,8 +66,9 @@ impl Store {
 
     /// Deletes an image; false if there was none.
     pub async fn delete_image(&self, thread_id: &str, id: &str) -> Result<bool, DbError> {
+        let (thread_id, id) = (thread_id.to_owned(), id.to_owned());
         self.db
-            .write(|tx| {
+            .write(move |tx| {
                 let deleted = tx
                     .prepare_cached("DELETE FROM images WHERE thread_id = ? AND id = ?")?
                     .execute([thread_id, id])?;

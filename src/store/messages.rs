@@ -168,8 +168,9 @@ impl Store {
         message: &NewMessage,
         now: i64,
     ) -> Result<i64, DbError> {
+        let (thread_id, message) = (thread_id.to_owned(), message.clone());
         self.db
-            .write(|tx| append_message(tx, thread_id, message, now))
+            .write(move |tx| append_message(tx, &thread_id, &message, now))
             .await
     }
 
@@ -246,8 +247,12 @@ impl Store {
         metadata_patch: &std::collections::BTreeMap<String, Option<String>>,
         now: i64,
     ) -> Result<bool, DbError> {
+        let thread_id = thread_id.to_owned();
+        let content = content.map(str::to_owned);
+        let attachments = attachments.map(<[StoredAttachment]>::to_vec);
+        let metadata_patch = metadata_patch.clone();
         self.db
-            .write(|tx| {
+            .write(move |tx| {
                 let Some((stored_content, stored_metadata, stored_version)) = tx
                     .prepare_cached(
                         "SELECT content, metadata, version FROM messages
@@ -267,13 +272,13 @@ impl Store {
                 let mut stored: MessageContent =
                     serde_json::from_str(&stored_content).unwrap_or_default();
                 if let Some(text) = content {
-                    stored.message = Some(text.to_owned());
+                    stored.message = Some(text);
                 }
                 if let Some(attachments) = attachments {
-                    stored.attachments = attachments.to_vec();
+                    stored.attachments = attachments;
                 }
                 let mut metadata = super::metadata_from_text(&stored_metadata);
-                merge_metadata(&mut metadata, metadata_patch);
+                merge_metadata(&mut metadata, &metadata_patch);
                 // The version is the edit time in milliseconds, kept strictly increasing.
                 let version = (now / 1000).max(stored_version + 1);
                 tx.prepare_cached(
@@ -296,8 +301,9 @@ impl Store {
     /// Soft-deletes a message: it stays, with `deletedOn` set and its content emptied.
     /// Deleting an already deleted message changes nothing.
     pub async fn delete_message(&self, thread_id: &str, id: i64, now: i64) -> Result<(), DbError> {
+        let thread_id = thread_id.to_owned();
         self.db
-            .write(|tx| {
+            .write(move |tx| {
                 tx.prepare_cached(
                     "UPDATE messages SET deleted_at = ?1, content = '{\"message\":\"\"}', metadata = '{}',
                                          version = MAX(version + 1, ?1 / 1000)

@@ -163,10 +163,13 @@ impl Store {
         limit: usize,
         now: i64,
     ) -> Result<AddOutcome, DbError> {
+        let (thread_id, initiator) = (thread_id.to_owned(), initiator.to_owned());
+        let participants = participants.to_vec();
         self.db
-            .write(|tx| {
+            .write(move |tx| {
+                let thread_id = thread_id.as_str();
                 let mut fresh: Vec<&NewParticipant> = Vec::new();
-                for p in participants {
+                for p in &participants {
                     let present = tx
                         .prepare_cached(
                             "SELECT 1 FROM participants WHERE thread_id = ? AND user_id = ?",
@@ -199,7 +202,7 @@ impl Store {
                                 .map(|p| ParticipantSnapshot::from(*p))
                                 .collect(),
                         ),
-                        initiator: Some(initiator.to_owned()),
+                        initiator: Some(initiator),
                         ..MessageContent::default()
                     },
                     metadata: Metadata::new(),
@@ -219,14 +222,16 @@ impl Store {
         initiator: &str,
         now: i64,
     ) -> Result<bool, DbError> {
+        let (thread_id, user_id) = (thread_id.to_owned(), user_id.to_owned());
+        let initiator = initiator.to_owned();
         self.db
-            .write(|tx| {
+            .write(move |tx| {
                 let removed = tx
                     .prepare_cached(
                         "DELETE FROM participants WHERE thread_id = ? AND user_id = ?
                          RETURNING user_id, display_name, share_history_time, metadata",
                     )?
-                    .query_row([thread_id, user_id], ParticipantRow::from_row)
+                    .query_row([&thread_id, &user_id], ParticipantRow::from_row)
                     .optional()?;
                 let Some(removed) = removed else {
                     return Ok(false);
@@ -237,12 +242,12 @@ impl Store {
                     sender_display_name: None,
                     content: MessageContent {
                         participants: Some(vec![ParticipantSnapshot::from(&removed)]),
-                        initiator: Some(initiator.to_owned()),
+                        initiator: Some(initiator),
                         ..MessageContent::default()
                     },
                     metadata: Metadata::new(),
                 };
-                append_message(tx, thread_id, &message, now)?;
+                append_message(tx, &thread_id, &message, now)?;
                 Ok(true)
             })
             .await

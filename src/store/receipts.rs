@@ -23,8 +23,9 @@ impl Store {
         message_id: i64,
         now: i64,
     ) -> Result<(), DbError> {
+        let (thread_id, user_id) = (thread_id.to_owned(), user_id.to_owned());
         self.db
-            .write(|tx| {
+            .write(move |tx| {
                 tx.prepare_cached(
                     "INSERT INTO read_receipts (thread_id, user_id, message_id, read_at) VALUES (?, ?, ?, ?)
                      ON CONFLICT (thread_id, user_id) DO UPDATE

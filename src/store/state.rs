@@ -272,22 +272,21 @@ impl Store {
     /// Replaces the whole state with `document`, in one transaction: on any error nothing
     /// changes.
     pub async fn import_state(&self, document: StateDocument) -> Result<(), DbError> {
-        let db = std::sync::Arc::clone(&self.db);
-        let imported = tokio::task::spawn_blocking(move || {
-            db.write_blocking(|tx| {
+        // The writer thread runs it, so no async worker waits on it.
+        let imported = self
+            .db
+            .write(move |tx| {
                 clear(tx, false)?;
                 import(tx, &document)
             })
-        })
-        .await
-        .unwrap_or_else(|panic| Err(thread_failed(panic)));
+            .await;
         self.identities.clear();
         imported
     }
 
     /// Deletes all state; with `keep_identities`, identities and their token state stay.
     pub async fn reset(&self, keep_identities: bool) -> Result<(), DbError> {
-        let reset = self.db.write(|tx| clear(tx, keep_identities)).await;
+        let reset = self.db.write(move |tx| clear(tx, keep_identities)).await;
         self.identities.clear();
         reset
     }

@@ -69,7 +69,7 @@ pub enum ThreadAccess {
 }
 
 /// Changes requested by `UpdateChatThreadRequest`.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ThreadUpdate {
     pub topic: Option<String>,
     pub metadata_patch: std::collections::BTreeMap<String, Option<String>>,
@@ -97,8 +97,12 @@ impl Store {
         response_body: &str,
         now: i64,
     ) -> Result<CreateOutcome, DbError> {
+        let thread = thread.clone();
+        let idempotency = idempotency.cloned();
+        let response_body = response_body.to_owned();
         self.db
-            .write(|tx| {
+            .write(move |tx| {
+                let idempotency = idempotency.as_ref();
                 // A repeat is replayed even when its body differs: the SDK e2e test
                 // `test_create_chat_thread_w_repeatability_request_id`, which passes against
                 // the service, retries with a new `shareHistoryTime` and expects the same thread.
@@ -146,7 +150,7 @@ impl Store {
                 let topic = topic_message(&thread.topic, &thread.creator);
                 append_message(tx, &thread.id, &topic, now)?;
                 if let Some(key) = idempotency {
-                    super::idempotency::record(tx, key, &thread.id, response_body, now)?;
+                    super::idempotency::record(tx, key, &thread.id, &response_body, now)?;
                 }
                 Ok(CreateOutcome::Created)
             })
@@ -265,26 +269,34 @@ impl Store {
         update: &ThreadUpdate,
         now: i64,
     ) -> Result<(), DbError> {
+        let id = id.to_owned();
+        let ThreadUpdate {
+            topic,
+            metadata_patch,
+            retention_policy,
+            initiator,
+        } = update.clone();
         self.db
-            .write(|tx| {
+            .write(move |tx| {
+                let id = id.as_str();
                 let metadata_text: String = tx
                     .prepare_cached("SELECT metadata FROM threads WHERE id = ?")?
                     .query_row([id], |row| row.get(0))?;
                 let mut metadata = super::metadata_from_text(&metadata_text);
-                merge_metadata(&mut metadata, &update.metadata_patch);
+                merge_metadata(&mut metadata, &metadata_patch);
                 tx.prepare_cached(
                     "UPDATE threads SET topic = COALESCE(?, topic), metadata = ?,
                                         retention_policy = COALESCE(?, retention_policy)
                      WHERE id = ?",
                 )?
                 .execute(params![
-                    update.topic,
+                    topic,
                     metadata_to_text(&metadata),
-                    update.retention_policy,
+                    retention_policy,
                     id
                 ])?;
-                if let Some(topic) = &update.topic {
-                    append_message(tx, id, &topic_message(topic, &update.initiator), now)?;
+                if let Some(topic) = &topic {
+                    append_message(tx, id, &topic_message(topic, &initiator), now)?;
                 }
                 Ok(())
             })
@@ -293,8 +305,9 @@ impl Store {
 
     /// Soft-deletes a thread: it disappears from reads but stays listed with `deletedOn`.
     pub async fn delete_thread(&self, id: &str, now: i64) -> Result<(), DbError> {
+        let id = id.to_owned();
         self.db
-            .write(|tx| {
+            .write(move |tx| {
                 tx.prepare_cached(
                     "UPDATE threads SET deleted_at = COALESCE(deleted_at, ?) WHERE id = ?",
                 )?
