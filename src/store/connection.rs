@@ -32,7 +32,7 @@ const STATEMENT_CACHE: usize = 128;
 /// Reader connections kept for reuse; more are opened when more threads read at once.
 const READERS_KEPT: usize = 8;
 /// How often the checkpointer looks for new commits.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(20);
 /// WAL pages after which a commit checkpoints by itself: a backstop in case the checkpointer
 /// thread falls behind (SQLite's default is 1000; the checkpointer normally keeps it far lower).
 const WAL_BACKSTOP_PAGES: u32 = 20_000;
