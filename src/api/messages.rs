@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::extract::{AcsJson, AcsPath, BaseUrl, ChatApi, PageQuery, decode_cursor, encode_cursor};
 use super::{
@@ -217,14 +217,14 @@ pub async fn list_chat_messages(
 
 /// A page of a thread's messages that `me` may see, newest first, rendered by `render`, with
 /// the nextLink (shared by both surfaces).
-pub async fn messages_page(
+pub async fn messages_page<T: serde::Serialize>(
     state: &AppState,
     thread_id: &str,
     me: &ParticipantRow,
     base: &BaseUrl,
     page: &PageQuery,
     version: &str,
-    render: impl Fn(&MessageRow) -> Value,
+    render: impl Fn(&MessageRow) -> T,
 ) -> ApiResult<Response> {
     let before = page
         .sync_state
@@ -241,7 +241,7 @@ pub async fn messages_page(
             page.max_page_size,
         )
         .await?;
-    let value = result.messages.iter().map(render).collect();
+    let value: Vec<T> = result.messages.iter().map(render).collect();
     let next = result.next_before_sequence.map(|before| {
         let path = format!("/chat/threads/{thread_id}/messages");
         // The service's message links always carry a startTime (the epoch when none was given).

@@ -25,7 +25,6 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post, put};
 use serde::{Deserialize, Deserializer};
-use serde_json::Value;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::app::AppState;
@@ -419,8 +418,11 @@ pub(crate) async fn method_not_allowed() -> ApiError {
 }
 
 /// A JSON response with the service's content type.
-pub fn json_response(status: StatusCode, body: &Value) -> Response {
-    let mut response = (status, body.to_string()).into_response();
+pub fn json_response<T: serde::Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
+    // Serialising our own types cannot fail (string map keys only); an empty object is the
+    // least wrong body if it ever did.
+    let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_owned());
+    let mut response = (status, text).into_response();
     response.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("application/json; charset=utf-8"),
@@ -429,12 +431,15 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response {
 }
 
 /// A 200 list page: `{"value": [...], "nextLink": …}`, `nextLink` only when more remain.
-pub fn page_response(value: Vec<Value>, next_link: Option<String>) -> Response {
-    let mut body = serde_json::json!({ "value": value });
-    if let Some(link) = next_link {
-        body["nextLink"] = Value::String(link);
+pub fn page_response<T: serde::Serialize>(value: Vec<T>, next_link: Option<String>) -> Response {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Page<T> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next_link: Option<String>,
+        value: Vec<T>,
     }
-    json_response(StatusCode::OK, &body)
+    json_response(StatusCode::OK, &Page { next_link, value })
 }
 
 /// The nextLink of a skip-paged list (participants, read receipts): the next `skip`.

@@ -38,9 +38,10 @@ pub async fn list_chat_participants(
         .store
         .list_participants_page(&thread_id, page.skip, page.max_page_size)
         .await?;
-    let value: Vec<Value> = rows
+    let snapshots: Vec<ParticipantSnapshot> = rows.iter().map(ParticipantSnapshot::from).collect();
+    let value: Vec<_> = snapshots
         .iter()
-        .map(|p| render::participant(&ParticipantSnapshot::from(p), version))
+        .map(|p| render::participant(p, version))
         .collect();
     let next = more.then(|| {
         skip_next_link(
