@@ -176,14 +176,24 @@ pub async fn send_chat_message(
         },
         metadata,
     };
+    send_and_answer(&state, &base, &thread_id, &message).await
+}
+
+/// Stores a user message and answers 201 `{"id"}` with its `Location` (both surfaces).
+pub(crate) async fn send_and_answer(
+    state: &AppState,
+    base: &BaseUrl,
+    thread_id: &str,
+    message: &NewMessage,
+) -> ApiResult<Response> {
     let id = state
         .store
-        .send_message(&thread_id, &message, state.clock.now_micros())
+        .send_message(thread_id, message, state.clock.now_micros())
         .await?;
     let location = format!(
         "{}/chat/threads/{}/messages/{id}",
         base.0,
-        thread_path_segment(&thread_id)
+        thread_path_segment(thread_id)
     );
     Ok(created_at(
         &location,

@@ -14,10 +14,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::extract::{AcsJson, AcsPath, BaseUrl, ChatApi, OptionalJson, PageQuery};
-use super::messages::{check_content_size, messages_page, require_sender};
+use super::messages::{check_content_size, messages_page, require_sender, send_and_answer};
 use super::threads::{ChatParticipantRequest, participants_from_request, threads_page};
 use super::{
-    MAX_PARTICIPANT_BATCH, MAX_PARTICIPANTS, Routes, ServedRoute, created_at, json_response,
+    MAX_PARTICIPANT_BATCH, MAX_PARTICIPANTS, Routes, ServedRoute, json_response,
     method_not_allowed, not_found, not_permitted, page_response, require_participant,
     thread_path_segment,
 };
@@ -462,19 +462,7 @@ async fn send_chat_message(
         },
         metadata: Metadata::new(),
     };
-    let id = state
-        .store
-        .send_message(&thread_id, &message, state.clock.now_micros())
-        .await?;
-    let location = format!(
-        "{}/chat/threads/{}/messages/{id}",
-        base.0,
-        thread_path_segment(&thread_id)
-    );
-    Ok(created_at(
-        &location,
-        json!({ "id": id.to_string() }).to_string(),
-    ))
+    send_and_answer(&state, &base, &thread_id, &message).await
 }
 
 /// Escapes text for the XML content of system messages.

@@ -56,20 +56,22 @@ pub fn thread_item(thread: &ThreadRow) -> Value {
 }
 
 /// A `CommunicationIdentifierModel` of an ACS user, as `identifier_json` writes it, without
-/// building a `Value` (messages render one per message and participant).
+/// building a `Value` (messages render one per message and participant). `Id` is the raw id,
+/// borrowed or owned.
 #[derive(Debug)]
-pub struct UserIdentifier<'a>(pub &'a str);
+pub struct UserIdentifier<Id>(pub Id);
 
-impl Serialize for UserIdentifier<'_> {
+impl<Id: AsRef<str>> Serialize for UserIdentifier<Id> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         #[derive(Serialize)]
         struct User<'a> {
             id: &'a str,
         }
+        let id = self.0.as_ref();
         let mut map = serializer.serialize_map(Some(2))?;
-        map.serialize_entry("communicationUser", &User { id: self.0 })?;
-        map.serialize_entry("rawId", self.0)?;
+        map.serialize_entry("communicationUser", &User { id })?;
+        map.serialize_entry("rawId", id)?;
         map.end()
     }
 }
@@ -83,7 +85,7 @@ impl Serialize for UserIdentifier<'_> {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChatParticipant<'a> {
-    communication_identifier: UserIdentifier<'a>,
+    communication_identifier: UserIdentifier<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     display_name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -93,10 +95,15 @@ pub struct ChatParticipant<'a> {
 
 /// `ChatParticipant` of a participant.
 pub fn participant<'a>(p: &'a ParticipantSnapshot, version: &ChatVersion) -> ChatParticipant<'a> {
+    participant_with(p, version.thread_metadata)
+}
+
+/// `ChatParticipant`, with its metadata if the api-version has participant metadata.
+fn participant_with(p: &ParticipantSnapshot, with_metadata: bool) -> ChatParticipant<'_> {
     ChatParticipant {
         communication_identifier: UserIdentifier(&p.id),
         display_name: p.display_name.as_deref(),
-        metadata: (version.thread_metadata && !p.metadata.is_empty()).then_some(&p.metadata),
+        metadata: (with_metadata && !p.metadata.is_empty()).then_some(&p.metadata),
         share_history_time: to_wire(p.share_history_time),
     }
 }
@@ -115,7 +122,7 @@ pub struct ChatMessage {
     #[serde(skip_serializing_if = "Option::is_none")]
     metadata: Option<Metadata>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    sender_communication_identifier: Option<OwnedUserIdentifier>,
+    sender_communication_identifier: Option<UserIdentifier<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     sender_display_name: Option<String>,
     sequence_id: String,
@@ -131,7 +138,7 @@ struct ChatMessageContent {
     #[serde(skip_serializing_if = "Option::is_none")]
     attachments: Option<Vec<ChatAttachment>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    initiator_communication_identifier: Option<OwnedUserIdentifier>,
+    initiator_communication_identifier: Option<UserIdentifier<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     message: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -152,16 +159,6 @@ struct ChatAttachment {
     url: String,
 }
 
-/// A `UserIdentifier` that owns its id.
-#[derive(Debug)]
-pub struct OwnedUserIdentifier(String);
-
-impl Serialize for OwnedUserIdentifier {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        UserIdentifier(&self.0).serialize(serializer)
-    }
-}
-
 /// A participant decoded from a system message, rendered as `ChatParticipant`.
 #[derive(Debug)]
 struct OwnedParticipant {
@@ -171,14 +168,7 @@ struct OwnedParticipant {
 
 impl Serialize for OwnedParticipant {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        ChatParticipant {
-            communication_identifier: UserIdentifier(&self.snapshot.id),
-            display_name: self.snapshot.display_name.as_deref(),
-            metadata: (self.metadata && !self.snapshot.metadata.is_empty())
-                .then_some(&self.snapshot.metadata),
-            share_history_time: to_wire(self.snapshot.share_history_time),
-        }
-        .serialize(serializer)
+        participant_with(&self.snapshot, self.metadata).serialize(serializer)
     }
 }
 
@@ -189,7 +179,7 @@ pub fn message(m: &MessageRow, version: &ChatVersion, thread_url: &str) -> ChatM
     let stored = m.content();
     let mut content = ChatMessageContent {
         attachments: None,
-        initiator_communication_identifier: stored.initiator.map(OwnedUserIdentifier),
+        initiator_communication_identifier: stored.initiator.map(UserIdentifier),
         message: None,
         participants: None,
         topic: None,
@@ -248,7 +238,7 @@ pub fn message(m: &MessageRow, version: &ChatVersion, thread_url: &str) -> ChatM
         edited_on: m.edited_at.map(to_wire),
         id: m.id.to_string(),
         metadata,
-        sender_communication_identifier: m.sender_id.clone().map(OwnedUserIdentifier),
+        sender_communication_identifier: m.sender_id.clone().map(UserIdentifier),
         // The service sends "" for a user message sent without a display name.
         sender_display_name: m
             .sender_id

@@ -127,27 +127,24 @@ impl Store {
             return Ok(Some(row));
         }
         let generation = self.identities.generation.load(Ordering::SeqCst);
-        let row = self
-            .db
-            .read(|conn| {
-                conn.prepare_cached(
-                    "SELECT id, created_at, deleted_at, tokens_revoked_at, last_token_issued_at,
+        let row = self.db.read(|conn| {
+            conn.prepare_cached(
+                "SELECT id, created_at, deleted_at, tokens_revoked_at, last_token_issued_at,
                             custom_id
                      FROM identities WHERE id = ?",
-                )?
-                .query_row([id], |row| {
-                    Ok(IdentityRow {
-                        id: row.get(0)?,
-                        created_at: row.get(1)?,
-                        deleted_at: row.get(2)?,
-                        tokens_revoked_at: row.get(3)?,
-                        last_token_issued_at: row.get(4)?,
-                        custom_id: row.get(5)?,
-                    })
+            )?
+            .query_row([id], |row| {
+                Ok(IdentityRow {
+                    id: row.get(0)?,
+                    created_at: row.get(1)?,
+                    deleted_at: row.get(2)?,
+                    tokens_revoked_at: row.get(3)?,
+                    last_token_issued_at: row.get(4)?,
+                    custom_id: row.get(5)?,
                 })
-                .optional()
             })
-            .await?;
+            .optional()
+        })?;
         if let Some(row) = &row {
             self.identities.insert_if_current(generation, row.clone());
         }

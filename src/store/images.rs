@@ -52,16 +52,14 @@ impl Store {
 
     /// An image of a thread.
     pub async fn get_image(&self, thread_id: &str, id: &str) -> Result<Option<ImageRow>, DbError> {
-        self.db
-            .read(|conn| {
-                conn.prepare_cached(
-                    "SELECT id, name, content_type, data, created_at FROM images
+        self.db.read(|conn| {
+            conn.prepare_cached(
+                "SELECT id, name, content_type, data, created_at FROM images
                      WHERE thread_id = ? AND id = ?",
-                )?
-                .query_row([thread_id, id], ImageRow::from_row)
-                .optional()
-            })
-            .await
+            )?
+            .query_row([thread_id, id], ImageRow::from_row)
+            .optional()
+        })
     }
 
     /// Deletes an image; false if there was none.

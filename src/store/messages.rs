@@ -180,17 +180,15 @@ impl Store {
         thread_id: &str,
         id: i64,
     ) -> Result<Option<MessageRow>, DbError> {
-        self.db
-            .read(|conn| {
-                conn.prepare_cached(concat!(
-                    "SELECT ",
-                    message_columns!(),
-                    " FROM messages WHERE thread_id = ? AND id = ?"
-                ))?
-                .query_row(params![thread_id, id], MessageRow::from_row)
-                .optional()
-            })
-            .await
+        self.db.read(|conn| {
+            conn.prepare_cached(concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages WHERE thread_id = ? AND id = ?"
+            ))?
+            .query_row(params![thread_id, id], MessageRow::from_row)
+            .optional()
+        })
     }
 
     /// A page of messages, newest first: those created at or after both `visible_from` (the
@@ -204,27 +202,24 @@ impl Store {
         limit: u32,
     ) -> Result<MessagesPage, DbError> {
         let from = visible_from.max(start_time.unwrap_or(i64::MIN));
-        let mut messages = self
-            .db
-            .read(|conn| {
-                conn.prepare_cached(concat!(
-                    "SELECT ",
-                    message_columns!(),
-                    " FROM messages WHERE thread_id = ?1 AND created_at >= ?2 AND sequence_id < ?3
+        let mut messages = self.db.read(|conn| {
+            conn.prepare_cached(concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages WHERE thread_id = ?1 AND created_at >= ?2 AND sequence_id < ?3
                      ORDER BY sequence_id DESC LIMIT ?4"
-                ))?
-                .query_map(
-                    params![
-                        thread_id,
-                        from,
-                        before_sequence.unwrap_or(i64::MAX),
-                        i64::from(limit) + 1
-                    ],
-                    MessageRow::from_row,
-                )?
-                .collect::<Result<Vec<_>, _>>()
-            })
-            .await?;
+            ))?
+            .query_map(
+                params![
+                    thread_id,
+                    from,
+                    before_sequence.unwrap_or(i64::MAX),
+                    i64::from(limit) + 1
+                ],
+                MessageRow::from_row,
+            )?
+            .collect::<Result<Vec<_>, _>>()
+        })?;
         let next_before_sequence = if messages.len() > limit as usize {
             messages.truncate(limit as usize);
             messages.last().map(|m| m.sequence_id)

@@ -81,7 +81,6 @@ impl Store {
     pub async fn ping(&self) -> Result<(), DbError> {
         self.db
             .read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
-            .await
     }
 }
 

@@ -115,16 +115,14 @@ impl Store {
         thread_id: &str,
         user_id: &str,
     ) -> Result<Option<ParticipantRow>, DbError> {
-        self.db
-            .read(|conn| {
-                conn.prepare_cached(
-                    "SELECT user_id, display_name, share_history_time, metadata
+        self.db.read(|conn| {
+            conn.prepare_cached(
+                "SELECT user_id, display_name, share_history_time, metadata
                      FROM participants WHERE thread_id = ? AND user_id = ?",
-                )?
-                .query_row([thread_id, user_id], ParticipantRow::from_row)
-                .optional()
-            })
-            .await
+            )?
+            .query_row([thread_id, user_id], ParticipantRow::from_row)
+            .optional()
+        })
     }
 
     /// Participants in joining order, skipping `skip`, at most `limit`; and whether more remain.
@@ -134,20 +132,17 @@ impl Store {
         skip: u32,
         limit: u32,
     ) -> Result<(Vec<ParticipantRow>, bool), DbError> {
-        let mut rows = self
-            .db
-            .read(|conn| {
-                conn.prepare_cached(
-                    "SELECT user_id, display_name, share_history_time, metadata
+        let mut rows = self.db.read(|conn| {
+            conn.prepare_cached(
+                "SELECT user_id, display_name, share_history_time, metadata
                      FROM participants WHERE thread_id = ? ORDER BY position LIMIT ? OFFSET ?",
-                )?
-                .query_map(
-                    params![thread_id, i64::from(limit) + 1, i64::from(skip)],
-                    ParticipantRow::from_row,
-                )?
-                .collect::<Result<Vec<_>, _>>()
-            })
-            .await?;
+            )?
+            .query_map(
+                params![thread_id, i64::from(limit) + 1, i64::from(skip)],
+                ParticipantRow::from_row,
+            )?
+            .collect::<Result<Vec<_>, _>>()
+        })?;
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
         Ok((rows, more))

@@ -46,26 +46,23 @@ impl Store {
         skip: u32,
         limit: u32,
     ) -> Result<(Vec<ReadReceiptRow>, bool), DbError> {
-        let mut rows = self
-            .db
-            .read(|conn| {
-                conn.prepare_cached(
-                    "SELECT user_id, message_id, read_at FROM read_receipts WHERE thread_id = ?
+        let mut rows = self.db.read(|conn| {
+            conn.prepare_cached(
+                "SELECT user_id, message_id, read_at FROM read_receipts WHERE thread_id = ?
                      ORDER BY rowid LIMIT ? OFFSET ?",
-                )?
-                .query_map(
-                    params![thread_id, i64::from(limit) + 1, i64::from(skip)],
-                    |row| {
-                        Ok(ReadReceiptRow {
-                            user_id: row.get(0)?,
-                            message_id: row.get(1)?,
-                            read_at: row.get(2)?,
-                        })
-                    },
-                )?
-                .collect::<Result<Vec<_>, _>>()
-            })
-            .await?;
+            )?
+            .query_map(
+                params![thread_id, i64::from(limit) + 1, i64::from(skip)],
+                |row| {
+                    Ok(ReadReceiptRow {
+                        user_id: row.get(0)?,
+                        message_id: row.get(1)?,
+                        read_at: row.get(2)?,
+                    })
+                },
+            )?
+            .collect::<Result<Vec<_>, _>>()
+        })?;
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
         Ok((rows, more))

@@ -297,7 +297,7 @@ impl Store {
         work: impl FnOnce(&Connection) -> Result<R, DbError> + Send + 'static,
     ) -> Result<R, DbError> {
         let db = std::sync::Arc::clone(&self.db);
-        tokio::task::spawn_blocking(move || db.read_blocking(work))
+        tokio::task::spawn_blocking(move || db.read(work))
             .await
             .unwrap_or_else(|panic| Err(thread_failed(panic)))
     }
@@ -604,6 +604,5 @@ impl Store {
                     |row| row.get(0),
                 )
             })
-            .await
     }
 }

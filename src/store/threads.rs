@@ -159,17 +159,15 @@ impl Store {
 
     /// A thread by id, deleted or not.
     pub async fn get_thread(&self, id: &str) -> Result<Option<ThreadRow>, DbError> {
-        self.db
-            .read(|conn| {
-                conn.prepare_cached(concat!(
-                    "SELECT ",
-                    thread_columns!(),
-                    " FROM threads t WHERE t.id = ?"
-                ))?
-                .query_row([id], ThreadRow::from_row)
-                .optional()
-            })
-            .await
+        self.db.read(|conn| {
+            conn.prepare_cached(concat!(
+                "SELECT ",
+                thread_columns!(),
+                " FROM threads t WHERE t.id = ?"
+            ))?
+            .query_row([id], ThreadRow::from_row)
+            .optional()
+        })
     }
 
     /// Whether `user_id` may use thread `id`. Deleted threads count as not found unless
@@ -183,32 +181,29 @@ impl Store {
         // Two single-table statements rather than a join: with SQLITE_ENABLE_STAT4 (on in the
         // bundled SQLite) a join re-prepares at every new binding, which `perf` showed as a
         // third of the CPU of a get-thread request. Both run in one read transaction.
-        let row = self
-            .db
-            .read(|conn| {
-                super::connection::snapshot(conn, |tx| {
-                    let Some(thread) = tx
-                        .prepare_cached(concat!(
-                            "SELECT ",
-                            thread_columns!(),
-                            " FROM threads t WHERE t.id = ?"
-                        ))?
-                        .query_row([id], ThreadRow::from_row)
-                        .optional()?
-                    else {
-                        return Ok(None);
-                    };
-                    let participant = tx
-                        .prepare_cached(
-                            "SELECT user_id, display_name, share_history_time, metadata
+        let row = self.db.read(|conn| {
+            super::connection::snapshot(conn, |tx| {
+                let Some(thread) = tx
+                    .prepare_cached(concat!(
+                        "SELECT ",
+                        thread_columns!(),
+                        " FROM threads t WHERE t.id = ?"
+                    ))?
+                    .query_row([id], ThreadRow::from_row)
+                    .optional()?
+                else {
+                    return Ok(None);
+                };
+                let participant = tx
+                    .prepare_cached(
+                        "SELECT user_id, display_name, share_history_time, metadata
                          FROM participants WHERE thread_id = ? AND user_id = ?",
-                        )?
-                        .query_row([id, user_id], ParticipantRow::from_row)
-                        .optional()?;
-                    Ok(Some((thread, participant)))
-                })
+                    )?
+                    .query_row([id, user_id], ParticipantRow::from_row)
+                    .optional()?;
+                Ok(Some((thread, participant)))
             })
-            .await?;
+        })?;
         Ok(match row {
             None => ThreadAccess::NotFound,
             Some((thread, _)) if thread.deleted_at.is_some() && !include_deleted => {
@@ -231,32 +226,29 @@ impl Store {
         // Without a continuation the bound is above every (time, id): i64::MAX and a string
         // that sorts after every thread id.
         let (after_at, after_id) = after.unwrap_or((i64::MAX, "\u{10FFFF}".to_owned()));
-        let mut rows = self
-            .db
-            .read(|conn| {
-                conn.prepare_cached(concat!(
-                    "SELECT ",
-                    thread_columns!(),
-                    // IN rather than a join: see `thread_access`.
-                    " FROM threads t
+        let mut rows = self.db.read(|conn| {
+            conn.prepare_cached(concat!(
+                "SELECT ",
+                thread_columns!(),
+                // IN rather than a join: see `thread_access`.
+                " FROM threads t
                      WHERE t.id IN (SELECT thread_id FROM participants WHERE user_id = ?1)
                        AND t.last_message_at >= ?2
                        AND (t.last_message_at < ?3 OR (t.last_message_at = ?3 AND t.id < ?4))
                      ORDER BY t.last_message_at DESC, t.id DESC LIMIT ?5"
-                ))?
-                .query_map(
-                    params![
-                        user_id,
-                        start_time.unwrap_or(i64::MIN),
-                        after_at,
-                        after_id,
-                        i64::from(limit) + 1
-                    ],
-                    ThreadRow::from_row,
-                )?
-                .collect::<Result<Vec<_>, _>>()
-            })
-            .await?;
+            ))?
+            .query_map(
+                params![
+                    user_id,
+                    start_time.unwrap_or(i64::MIN),
+                    after_at,
+                    after_id,
+                    i64::from(limit) + 1
+                ],
+                ThreadRow::from_row,
+            )?
+            .collect::<Result<Vec<_>, _>>()
+        })?;
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
         Ok((rows, more))

@@ -260,6 +260,23 @@ impl TestApp {
     }
 
     /// Absolute URL on the HTTP listener with the chat api-version added when missing.
+    /// Checks the nextLink of a skip-paged list (participants, read receipts): absolute, on
+    /// `/chat/threads/…/{collection}?`, continuing at `skip`, keeping maxPageSize and
+    /// api-version.
+    pub fn assert_skip_next_link(&self, next: &str, collection: &str, skip: usize, page_size: u32) {
+        assert!(
+            next.starts_with(&format!("{}/chat/threads/", self.http_base)),
+            "absolute: {next}"
+        );
+        assert!(next.contains(&format!("/{collection}?")), "{next}");
+        assert!(next.contains(&format!("skip={skip}")), "{next}");
+        assert!(
+            next.contains(&format!("maxPageSize={page_size}"))
+                && next.contains(&format!("api-version={CHAT_VERSION}")),
+            "{next}"
+        );
+    }
+
     pub fn chat_url(&self, path: &str) -> String {
         if path.starts_with("http") {
             return path.to_owned();

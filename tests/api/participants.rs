@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{CHAT_VERSION, TestApp, participant, thread_path};
+use crate::helpers::{TestApp, participant, thread_path};
 
 const OTHER_RESOURCE_USER: &str =
     "8:acs:357e39d2-a29a-4bf6-88cc-fda0afc2c0ed_0000000c-005a-9fcc-ac00-343a0d007710";
@@ -126,16 +126,7 @@ async fn list_pages_with_skip_and_max_page_size() {
         let Some(next) = body.get("nextLink").and_then(Value::as_str) else {
             break;
         };
-        assert!(
-            next.starts_with(&format!("{}/chat/threads/", app.http_base)),
-            "absolute: {next}"
-        );
-        assert!(next.contains("/participants?"), "{next}");
-        assert!(next.contains(&format!("skip={}", seen.len())), "{next}");
-        assert!(
-            next.contains("maxPageSize=2") && next.contains(&format!("api-version={CHAT_VERSION}")),
-            "{next}"
-        );
+        app.assert_skip_next_link(next, "participants", seen.len(), 2);
         url = next.to_owned();
         assert!(sizes.len() < 10, "paging does not end");
     }
