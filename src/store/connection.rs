@@ -150,15 +150,6 @@ enum Message {
     Stop,
 }
 
-impl std::fmt::Debug for Message {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Message::Write(_) => "Write",
-            Message::Stop => "Stop",
-        })
-    }
-}
-
 /// A caller's work and where its answer goes.
 trait Job: Send {
     /// Runs the work inside the batch transaction, in its own savepoint. Err when the
