@@ -345,6 +345,17 @@ fn configure(conn: &Connection) -> Result<(), DbError> {
     // Each write in a batch runs in a savepoint, whose undo journal SQLite keeps in a temp
     // file by default: `perf` showed 15% of the writer's time writing it (create thread).
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // Plans that do not depend on the values bound. Without this SQLite looks at bound values
+    // while planning (a `LIMIT ?`, a `col = ?` it estimates) and marks the statement to be
+    // planned again when they are rebound; rusqlite clears the bindings of every statement it
+    // returns to its cache, so such a statement was compiled anew at each use: `perf` showed
+    // 9% of a list-messages request in `sqlite3Reprepare`, and a join in the thread check
+    // 30% of a get-thread request. Our queries are index lookups and range scans whose best
+    // plan does not change with the values. (Test: `store::tests`.)
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(())

@@ -160,6 +160,14 @@ pub(super) fn append_message(
     Ok(id)
 }
 
+/// A page of messages (`list_messages_page`).
+pub(super) const LIST_MESSAGES: &str = concat!(
+    "SELECT ",
+    message_columns!(),
+    " FROM messages WHERE thread_id = ?1 AND created_at >= ?2 AND sequence_id < ?3
+         ORDER BY sequence_id DESC LIMIT ?4"
+);
+
 impl Store {
     /// Appends a user message to a thread; returns its id.
     pub async fn send_message(
@@ -203,22 +211,17 @@ impl Store {
     ) -> Result<MessagesPage, DbError> {
         let from = visible_from.max(start_time.unwrap_or(i64::MIN));
         let mut messages = self.db.read(|conn| {
-            conn.prepare_cached(concat!(
-                "SELECT ",
-                message_columns!(),
-                " FROM messages WHERE thread_id = ?1 AND created_at >= ?2 AND sequence_id < ?3
-                     ORDER BY sequence_id DESC LIMIT ?4"
-            ))?
-            .query_map(
-                params![
-                    thread_id,
-                    from,
-                    before_sequence.unwrap_or(i64::MAX),
-                    i64::from(limit) + 1
-                ],
-                MessageRow::from_row,
-            )?
-            .collect::<Result<Vec<_>, _>>()
+            conn.prepare_cached(LIST_MESSAGES)?
+                .query_map(
+                    params![
+                        thread_id,
+                        from,
+                        before_sequence.unwrap_or(i64::MAX),
+                        i64::from(limit) + 1
+                    ],
+                    MessageRow::from_row,
+                )?
+                .collect::<Result<Vec<_>, _>>()
         })?;
         let next_before_sequence = if messages.len() > limit as usize {
             messages.truncate(limit as usize);

@@ -107,3 +107,55 @@ pub fn merge_metadata(current: &mut Metadata, patch: &BTreeMap<String, Option<St
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// How often SQLite compiled the cached statement `sql` again since it was first prepared.
+    fn reprepares(store: &Store, sql: &str) -> i32 {
+        store
+            .db
+            .read(|conn| {
+                Ok(conn
+                    .prepare_cached(sql)?
+                    .get_status(rusqlite::StatementStatus::RePrepare))
+            })
+            .expect("statement")
+    }
+
+    #[tokio::test]
+    async fn paged_queries_are_not_recompiled_at_each_execution() -> anyhow::Result<()> {
+        let store = Store::connect(Path::new("unused"), true).await?;
+        let (thread, user) = ("19:t@thread.v2", "8:acs:r_u");
+        let new_thread = NewThread {
+            id: thread.to_owned(),
+            topic: "t".to_owned(),
+            creator: user.to_owned(),
+            metadata: Metadata::new(),
+            retention_policy: None,
+            participants: vec![NewParticipant::bare("8:acs:r_v")],
+        };
+        store.create_thread(&new_thread, None, "{}", 1).await?;
+        store.upsert_read_receipt(thread, user, 1, 2).await?;
+        // Different page sizes and offsets, as different clients ask for them.
+        for (limit, skip) in [(1, 0), (2, 1), (50, 0), (1, 1)] {
+            store
+                .list_messages_page(thread, 0, None, None, limit)
+                .await?;
+            store.list_participants_page(thread, skip, limit).await?;
+            store.list_read_receipts_page(thread, skip, limit).await?;
+            store.list_threads_page(user, None, None, limit).await?;
+        }
+        for sql in [
+            messages::LIST_MESSAGES,
+            participants::LIST_PARTICIPANTS,
+            receipts::LIST_READ_RECEIPTS,
+            threads::LIST_THREADS,
+        ] {
+            assert_eq!(reprepares(&store, sql), 0, "{sql}");
+        }
+        store.close().await;
+        Ok(())
+    }
+}

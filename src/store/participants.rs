@@ -108,6 +108,11 @@ pub(super) fn insert_participant(
     Ok(())
 }
 
+/// A page of participants (`list_participants_page`).
+pub(super) const LIST_PARTICIPANTS: &str =
+    "SELECT user_id, display_name, share_history_time, metadata
+     FROM participants WHERE thread_id = ? ORDER BY position LIMIT ? OFFSET ?";
+
 impl Store {
     /// The participant `user_id` of a thread, if present.
     pub async fn get_participant(
@@ -133,15 +138,12 @@ impl Store {
         limit: u32,
     ) -> Result<(Vec<ParticipantRow>, bool), DbError> {
         let mut rows = self.db.read(|conn| {
-            conn.prepare_cached(
-                "SELECT user_id, display_name, share_history_time, metadata
-                     FROM participants WHERE thread_id = ? ORDER BY position LIMIT ? OFFSET ?",
-            )?
-            .query_map(
-                params![thread_id, i64::from(limit) + 1, i64::from(skip)],
-                ParticipantRow::from_row,
-            )?
-            .collect::<Result<Vec<_>, _>>()
+            conn.prepare_cached(LIST_PARTICIPANTS)?
+                .query_map(
+                    params![thread_id, i64::from(limit) + 1, i64::from(skip)],
+                    ParticipantRow::from_row,
+                )?
+                .collect::<Result<Vec<_>, _>>()
         })?;
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);

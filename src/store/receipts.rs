@@ -12,6 +12,10 @@ pub struct ReadReceiptRow {
     pub read_at: i64,
 }
 
+/// A page of receipts (`list_read_receipts_page`).
+pub(super) const LIST_READ_RECEIPTS: &str = "SELECT user_id, message_id, read_at FROM read_receipts
+     WHERE thread_id = ? ORDER BY rowid LIMIT ? OFFSET ?";
+
 impl Store {
     /// Records that `user_id` read up to `message_id`. Only the latest receipt per participant
     /// is kept (the service lists one per sender); a receipt for an older message than the one
@@ -47,21 +51,18 @@ impl Store {
         limit: u32,
     ) -> Result<(Vec<ReadReceiptRow>, bool), DbError> {
         let mut rows = self.db.read(|conn| {
-            conn.prepare_cached(
-                "SELECT user_id, message_id, read_at FROM read_receipts WHERE thread_id = ?
-                     ORDER BY rowid LIMIT ? OFFSET ?",
-            )?
-            .query_map(
-                params![thread_id, i64::from(limit) + 1, i64::from(skip)],
-                |row| {
-                    Ok(ReadReceiptRow {
-                        user_id: row.get(0)?,
-                        message_id: row.get(1)?,
-                        read_at: row.get(2)?,
-                    })
-                },
-            )?
-            .collect::<Result<Vec<_>, _>>()
+            conn.prepare_cached(LIST_READ_RECEIPTS)?
+                .query_map(
+                    params![thread_id, i64::from(limit) + 1, i64::from(skip)],
+                    |row| {
+                        Ok(ReadReceiptRow {
+                            user_id: row.get(0)?,
+                            message_id: row.get(1)?,
+                            read_at: row.get(2)?,
+                        })
+                    },
+                )?
+                .collect::<Result<Vec<_>, _>>()
         })?;
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);

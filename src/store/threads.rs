@@ -86,6 +86,17 @@ macro_rules! thread_columns {
     };
 }
 
+/// A page of a user's threads (`list_threads_page`); IN rather than a join: see `thread_access`.
+pub(super) const LIST_THREADS: &str = concat!(
+    "SELECT ",
+    thread_columns!(),
+    " FROM threads t
+         WHERE t.id IN (SELECT thread_id FROM participants WHERE user_id = ?1)
+           AND t.last_message_at >= ?2
+           AND (t.last_message_at < ?3 OR (t.last_message_at = ?3 AND t.id < ?4))
+         ORDER BY t.last_message_at DESC, t.id DESC LIMIT ?5"
+);
+
 impl Store {
     /// Creates a thread with the creator and `participants`, and the service's two system
     /// messages: `participantAdded` (everyone, initiator = creator) and `topicUpdated`.
@@ -227,27 +238,18 @@ impl Store {
         // that sorts after every thread id.
         let (after_at, after_id) = after.unwrap_or((i64::MAX, "\u{10FFFF}".to_owned()));
         let mut rows = self.db.read(|conn| {
-            conn.prepare_cached(concat!(
-                "SELECT ",
-                thread_columns!(),
-                // IN rather than a join: see `thread_access`.
-                " FROM threads t
-                     WHERE t.id IN (SELECT thread_id FROM participants WHERE user_id = ?1)
-                       AND t.last_message_at >= ?2
-                       AND (t.last_message_at < ?3 OR (t.last_message_at = ?3 AND t.id < ?4))
-                     ORDER BY t.last_message_at DESC, t.id DESC LIMIT ?5"
-            ))?
-            .query_map(
-                params![
-                    user_id,
-                    start_time.unwrap_or(i64::MIN),
-                    after_at,
-                    after_id,
-                    i64::from(limit) + 1
-                ],
-                ThreadRow::from_row,
-            )?
-            .collect::<Result<Vec<_>, _>>()
+            conn.prepare_cached(LIST_THREADS)?
+                .query_map(
+                    params![
+                        user_id,
+                        start_time.unwrap_or(i64::MIN),
+                        after_at,
+                        after_id,
+                        i64::from(limit) + 1
+                    ],
+                    ThreadRow::from_row,
+                )?
+                .collect::<Result<Vec<_>, _>>()
         })?;
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
