@@ -125,7 +125,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn paged_queries_are_not_recompiled_at_each_execution() -> anyhow::Result<()> {
+    async fn cached_queries_are_not_recompiled_at_each_execution() -> anyhow::Result<()> {
         let store = Store::connect(Path::new("unused"), true).await?;
         let (thread, user) = ("19:t@thread.v2", "8:acs:r_u");
         let new_thread = NewThread {
@@ -146,12 +146,16 @@ mod tests {
             store.list_participants_page(thread, skip, limit).await?;
             store.list_read_receipts_page(thread, skip, limit).await?;
             store.list_threads_page(user, None, None, limit).await?;
+            // Callers and non-callers, as every chat request checks.
+            store.thread_access(thread, user, false).await?;
+            store.thread_access(thread, "8:acs:r_w", limit > 1).await?;
         }
         for sql in [
             messages::LIST_MESSAGES,
             participants::LIST_PARTICIPANTS,
             receipts::LIST_READ_RECEIPTS,
             threads::LIST_THREADS,
+            threads::THREAD_ACCESS,
         ] {
             assert_eq!(reprepares(&store, sql), 0, "{sql}");
         }

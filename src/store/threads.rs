@@ -86,7 +86,16 @@ macro_rules! thread_columns {
     };
 }
 
-/// A page of a user's threads (`list_threads_page`); IN rather than a join: see `thread_access`.
+/// A thread and, if present, the participant row of one user (`thread_access`).
+pub(super) const THREAD_ACCESS: &str = concat!(
+    "SELECT ",
+    thread_columns!(),
+    ", p.user_id, p.display_name, p.share_history_time, p.metadata
+     FROM threads t LEFT JOIN participants p ON p.thread_id = t.id AND p.user_id = ?2
+     WHERE t.id = ?1"
+);
+
+/// A page of a user's threads (`list_threads_page`).
 pub(super) const LIST_THREADS: &str = concat!(
     "SELECT ",
     thread_columns!(),
@@ -189,31 +198,22 @@ impl Store {
         user_id: &str,
         include_deleted: bool,
     ) -> Result<ThreadAccess, DbError> {
-        // Two single-table statements rather than a join: with SQLITE_ENABLE_STAT4 (on in the
-        // bundled SQLite) a join re-prepares at every new binding, which `perf` showed as a
-        // third of the CPU of a get-thread request. Both run in one read transaction.
         let row = self.db.read(|conn| {
-            super::connection::snapshot(conn, |tx| {
-                let Some(thread) = tx
-                    .prepare_cached(concat!(
-                        "SELECT ",
-                        thread_columns!(),
-                        " FROM threads t WHERE t.id = ?"
-                    ))?
-                    .query_row([id], ThreadRow::from_row)
-                    .optional()?
-                else {
-                    return Ok(None);
-                };
-                let participant = tx
-                    .prepare_cached(
-                        "SELECT user_id, display_name, share_history_time, metadata
-                         FROM participants WHERE thread_id = ? AND user_id = ?",
-                    )?
-                    .query_row([id, user_id], ParticipantRow::from_row)
-                    .optional()?;
-                Ok(Some((thread, participant)))
-            })
+            conn.prepare_cached(THREAD_ACCESS)?
+                .query_row([id, user_id], |row| {
+                    let thread = ThreadRow::from_row(row)?;
+                    let participant = match row.get::<_, Option<String>>(8)? {
+                        Some(user_id) => Some(ParticipantRow {
+                            user_id,
+                            display_name: row.get(9)?,
+                            share_history_time: row.get(10)?,
+                            metadata: row.get(11)?,
+                        }),
+                        None => None,
+                    };
+                    Ok((thread, participant))
+                })
+                .optional()
         })?;
         Ok(match row {
             None => ThreadAccess::NotFound,
