@@ -12,9 +12,14 @@ pub fn new_user_id(resource_id: &str) -> String {
     format!("8:acs:{resource_id}_{}", uuid::Uuid::new_v4())
 }
 
-/// A new thread id in the service's shape `19:<32 hex>@thread.v2`.
+/// A new thread id in the service's shape `19:<32 hex>@thread.v2`. The hex is a version 7
+/// UUID, which starts with the time: threads created together sort together, so the indexes
+/// keyed by thread (threads, participants, messages) take new threads at their end instead of
+/// at random places. Measured with the benchmark's create thread: the random v4 ids dirtied
+/// about seven index pages of their own per thread, written to the WAL and again to the
+/// database file. Clients treat the id as opaque.
 pub fn new_thread_id() -> String {
-    format!("19:{}@thread.v2", uuid::Uuid::new_v4().simple())
+    format!("19:{}@thread.v2", uuid::Uuid::now_v7().simple())
 }
 
 /// Checks that a path segment can be a thread id. The service answers 400 for ids that are not
