@@ -2,7 +2,7 @@
 //! directions. Pure functions; no storage.
 
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
 
@@ -158,7 +158,29 @@ impl CommunicationIdentifierModel {
 /// responses", the service left it out in every recording up to 2024-06-05-preview, and the SDKs
 /// infer it from the sub-object.
 pub fn identifier_json(raw_id: &str) -> Value {
-    json!({"rawId": raw_id, "communicationUser": {"id": raw_id}})
+    serde_json::to_value(UserIdentifier(raw_id)).unwrap_or(Value::Null)
+}
+
+/// The `CommunicationIdentifierModel` of an ACS user (`rawId` and `communicationUser`), written
+/// straight to the serializer: messages render one per message and participant, and building
+/// a `Value` for each was a visible cost of listing. `Id` is the raw id, borrowed or owned.
+#[derive(Debug)]
+pub struct UserIdentifier<Id>(pub Id);
+
+impl<Id: AsRef<str>> serde::Serialize for UserIdentifier<Id> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        #[derive(serde::Serialize)]
+        struct User<'a> {
+            id: &'a str,
+        }
+        let id = self.0.as_ref();
+        // Keys in sorted order, as a `Value` map writes them.
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("communicationUser", &User { id })?;
+        map.serialize_entry("rawId", id)?;
+        map.end()
+    }
 }
 
 #[cfg(test)]

@@ -107,7 +107,15 @@ const MAX_IDLE_WINDOWS: usize = 10_000;
 /// Sliding-window counters per (limit, scope key).
 #[derive(Debug, Default)]
 pub struct Throttle {
-    windows: Mutex<HashMap<(usize, String), VecDeque<Instant>>>,
+    windows: Mutex<Windows>,
+}
+
+#[derive(Debug, Default)]
+struct Windows {
+    by_key: HashMap<(usize, String), VecDeque<Instant>>,
+    /// Size above which the next request drops empty windows: twice what a drop left, so that
+    /// many active callers do not make every request scan them all.
+    prune_above: usize,
 }
 
 impl Throttle {
@@ -120,17 +128,22 @@ impl Throttle {
         thread: Option<&str>,
         now: Instant,
     ) -> Result<(), Duration> {
-        let mut windows = self
+        let mut guard = self
             .windows
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Windows {
+            by_key: windows,
+            prune_above,
+        } = &mut *guard;
         // Callers come and go: now and then drop the windows with nothing left in them, so the
         // map holds only the subjects of recent requests.
-        if windows.len() > MAX_IDLE_WINDOWS {
+        if windows.len() > MAX_IDLE_WINDOWS.max(*prune_above) {
             windows.retain(|(index, _), window| {
                 window.retain(|t| now.duration_since(*t) < LIMITS[*index].window);
                 !window.is_empty()
             });
+            *prune_above = 2 * windows.len();
         }
         let mut keys = Vec::new();
         for (index, rule) in LIMITS.iter().enumerate() {
@@ -239,7 +252,11 @@ mod tests {
                 .admit("Chat_CreateChatThread", Some("fresh"), None, later)
                 .is_ok()
         );
-        let left = throttle.windows.lock().map(|w| w.len()).unwrap_or_default();
+        let left = throttle
+            .windows
+            .lock()
+            .map(|w| w.by_key.len())
+            .unwrap_or_default();
         assert_eq!(left, 1, "only the fresh caller's window is left");
     }
 

@@ -178,18 +178,24 @@ fn http_get(port: &str, path: &str, authorization: &str) -> String {
         .to_owned()
 }
 
-/// One raw HTTP/1.1 GET; returns the whole answer.
-fn http_get_full(port: &str, path: &str, authorization: &str) -> String {
+/// Sends one raw HTTP/1.1 request (`Connection: close`) to the emulator; returns the whole answer.
+fn http_exchange(port: &str, request: &str) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: {authorization}\r\nx-ms-client-request-id: req-42\r\nConnection: close\r\n\r\n"
-    )
-    .expect("write");
+    stream.write_all(request.as_bytes()).expect("write");
     let mut answer = String::new();
     stream.read_to_string(&mut answer).expect("read");
     answer
+}
+
+/// One raw HTTP/1.1 GET; returns the whole answer.
+fn http_get_full(port: &str, path: &str, authorization: &str) -> String {
+    http_exchange(
+        port,
+        &format!(
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: {authorization}\r\nx-ms-client-request-id: req-42\r\nConnection: close\r\n\r\n"
+        ),
+    )
 }
 
 #[test]
@@ -378,17 +384,13 @@ fn seed_then_export_reset_import_through_the_cli() {
 
 /// One raw HTTP/1.1 POST of a JSON body; returns the whole answer.
 fn http_post(port: &str, path: &str, authorization: &str, body: &str) -> String {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect");
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: {authorization}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+    http_exchange(
+        port,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: {authorization}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
     )
-    .expect("write");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("read");
-    answer
 }
 
 #[test]

@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::clock::to_wire;
-use crate::identifier::identifier_json;
+use crate::identifier::{UserIdentifier, identifier_json};
 use crate::store::{
     MessageRow, Metadata, ParticipantSnapshot, ReadReceiptRow, ThreadRow, metadata_from_text,
 };
@@ -53,27 +53,6 @@ pub fn thread_item(thread: &ThreadRow) -> Value {
         json!(to_wire(thread.last_message_at)),
     );
     Value::Object(out)
-}
-
-/// A `CommunicationIdentifierModel` of an ACS user, as `identifier_json` writes it, without
-/// building a `Value` (messages render one per message and participant). `Id` is the raw id,
-/// borrowed or owned.
-#[derive(Debug)]
-pub struct UserIdentifier<Id>(pub Id);
-
-impl<Id: AsRef<str>> Serialize for UserIdentifier<Id> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        #[derive(Serialize)]
-        struct User<'a> {
-            id: &'a str,
-        }
-        let id = self.0.as_ref();
-        let mut map = serializer.serialize_map(Some(2))?;
-        map.serialize_entry("communicationUser", &User { id })?;
-        map.serialize_entry("rawId", id)?;
-        map.end()
-    }
 }
 
 // The wire structs below list their fields in the alphabetical order of their JSON names: the

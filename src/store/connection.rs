@@ -133,19 +133,11 @@ impl Database {
     /// Stops the checkpointer and the writer thread, which checkpoints what is left (clean
     /// shutdown). Blocking.
     pub(super) fn close(&self) {
-        let checkpointer = self
-            .checkpointer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let checkpointer = lock(&self.checkpointer).take();
         if let Some(checkpointer) = checkpointer {
             checkpointer.stop();
         }
-        let writer_thread = self
-            .writer_thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let writer_thread = lock(&self.writer_thread).take();
         if let Some(thread) = writer_thread {
             let _ = self.jobs.send(Message::Stop);
             let _ = thread.join();
@@ -233,7 +225,7 @@ fn start_writer(
         .name("sqlite-writer".to_owned())
         .spawn(move || {
             run_writer(&writer, &queue, &gate);
-            let writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
+            let writer = lock(&writer);
             if let Err(error) = writer.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
             {
                 tracing::warn!(%error, "final checkpoint failed (the WAL is kept and replayed at the next start)");
@@ -242,7 +234,7 @@ fn start_writer(
     Ok((jobs, thread))
 }
 
-/// The writer thread's loop: take what is queued, run the reads, run the writes in one
+/// The writer thread's loop: take what is queued (up to `MAX_BATCH`), run it in one
 /// transaction, commit, answer; until `Stop` or every sender is gone.
 fn run_writer(writer: &Mutex<Connection>, queue: &mpsc::Receiver<Message>, gate: &WalGate) {
     let mut stopping = false;
@@ -265,7 +257,7 @@ fn run_writer(writer: &Mutex<Connection>, queue: &mpsc::Receiver<Message>, gate:
             continue;
         }
         let committed = {
-            let writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
+            let writer = lock(writer);
             gate.enter();
             let committed = in_transaction(&writer, "BEGIN IMMEDIATE", |conn| {
                 for job in &mut writes {
@@ -280,6 +272,12 @@ fn run_writer(writer: &Mutex<Connection>, queue: &mpsc::Receiver<Message>, gate:
             job.finish(committed.as_ref().map(|_| ()));
         }
     }
+}
+
+/// Locks `mutex`. A panic while it was held cannot leave what these mutexes guard half-changed
+/// (connections, handles, flags, cached rows), so a poisoned lock is used as it is.
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The error of a call that cannot run: the database is closed (shutting down).
@@ -410,7 +408,7 @@ impl Readers {
     fn with<R>(&self, work: impl FnOnce(&Connection) -> Result<R, DbError>) -> Result<R, DbError> {
         match self {
             Readers::Pool(pool) => pool.with(work),
-            Readers::Writer(writer) => work(&writer.lock().unwrap_or_else(PoisonError::into_inner)),
+            Readers::Writer(writer) => work(&lock(writer)),
         }
     }
 }
@@ -424,17 +422,13 @@ struct ReaderPool {
 
 impl ReaderPool {
     fn with<R>(&self, work: impl FnOnce(&Connection) -> Result<R, DbError>) -> Result<R, DbError> {
-        let taken = self
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
+        let taken = lock(&self.idle).pop();
         let conn = match taken {
             Some(conn) => conn,
             None => self.open()?,
         };
         let result = work(&conn);
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut idle = lock(&self.idle);
         if idle.len() < READERS_KEPT {
             idle.push(conn);
         }
@@ -442,9 +436,10 @@ impl ReaderPool {
     }
 
     fn open(&self) -> Result<Connection, DbError> {
-        // Opened read-write but refusing writes: a connection opened SQLITE_OPEN_READ_ONLY
-        // maps the WAL index read-only, and SQLite then re-prepares every statement at each
-        // read transaction (seen in `perf`: 30% of the CPU in sqlite3Reprepare).
+        // Opened read-write but refusing writes (`query_only`). A SQLITE_OPEN_READ_ONLY pool
+        // showed 30% of its CPU in sqlite3Reprepare in round 2 of bench/README.md; the likely
+        // cause was found later (plans tied to bound values: QPSG in `configure`), and with
+        // QPSG a read-only connection does not re-prepare a simple lookup. Not re-measured.
         let conn = Connection::open_with_flags(
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -474,7 +469,7 @@ struct GateState {
 
 impl WalGate {
     fn state(&self) -> MutexGuard<'_, GateState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.state)
     }
 
     /// The writer, before a transaction: waits while the gate is closed.

@@ -24,9 +24,7 @@ pub(super) struct IdentityCache {
 
 impl IdentityCache {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, IdentityRow>> {
-        self.rows
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        super::connection::lock(&self.rows)
     }
 
     fn get(&self, id: &str) -> Option<IdentityRow> {
@@ -67,6 +65,28 @@ pub struct IdentityRow {
     pub last_token_issued_at: Option<i64>,
     /// The caller's own id for the identity (2025-06-30), unique.
     pub custom_id: Option<String>,
+}
+
+/// The columns `IdentityRow::from_row` reads, in order.
+macro_rules! identity_columns {
+    () => {
+        "id, created_at, deleted_at, tokens_revoked_at, last_token_issued_at, custom_id"
+    };
+}
+pub(super) use identity_columns;
+
+impl IdentityRow {
+    /// Reads the columns of `identity_columns!`.
+    pub(super) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(IdentityRow {
+            id: row.get(0)?,
+            created_at: row.get(1)?,
+            deleted_at: row.get(2)?,
+            tokens_revoked_at: row.get(3)?,
+            last_token_issued_at: row.get(4)?,
+            custom_id: row.get(5)?,
+        })
+    }
 }
 
 impl Store {
@@ -128,21 +148,12 @@ impl Store {
         }
         let generation = self.identities.generation.load(Ordering::SeqCst);
         let row = self.db.read(|conn| {
-            conn.prepare_cached(
-                "SELECT id, created_at, deleted_at, tokens_revoked_at, last_token_issued_at,
-                            custom_id
-                     FROM identities WHERE id = ?",
-            )?
-            .query_row([id], |row| {
-                Ok(IdentityRow {
-                    id: row.get(0)?,
-                    created_at: row.get(1)?,
-                    deleted_at: row.get(2)?,
-                    tokens_revoked_at: row.get(3)?,
-                    last_token_issued_at: row.get(4)?,
-                    custom_id: row.get(5)?,
-                })
-            })
+            conn.prepare_cached(concat!(
+                "SELECT ",
+                identity_columns!(),
+                " FROM identities WHERE id = ?"
+            ))?
+            .query_row([id], IdentityRow::from_row)
             .optional()
         })?;
         if let Some(row) = &row {

@@ -125,7 +125,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn cached_queries_are_not_recompiled_at_each_execution() -> anyhow::Result<()> {
+    async fn paged_queries_and_the_thread_check_are_not_recompiled_at_each_use()
+    -> anyhow::Result<()> {
         let store = Store::connect(Path::new("unused"), true).await?;
         let (thread, user) = ("19:t@thread.v2", "8:acs:r_u");
         let new_thread = NewThread {

@@ -52,11 +52,16 @@ pub struct ParticipantRow {
 impl ParticipantRow {
     /// Reads `user_id, display_name, share_history_time, metadata`.
     pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Self::from_columns(row, 0)
+    }
+
+    /// Reads the same four columns starting at column `first` (after another table's).
+    pub(super) fn from_columns(row: &Row<'_>, first: usize) -> rusqlite::Result<Self> {
         Ok(ParticipantRow {
-            user_id: row.get(0)?,
-            display_name: row.get(1)?,
-            share_history_time: row.get(2)?,
-            metadata: row.get(3)?,
+            user_id: row.get(first)?,
+            display_name: row.get(first + 1)?,
+            share_history_time: row.get(first + 2)?,
+            metadata: row.get(first + 3)?,
         })
     }
 }

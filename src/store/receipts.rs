@@ -12,6 +12,17 @@ pub struct ReadReceiptRow {
     pub read_at: i64,
 }
 
+impl ReadReceiptRow {
+    /// Reads `user_id, message_id, read_at`.
+    pub(super) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(ReadReceiptRow {
+            user_id: row.get(0)?,
+            message_id: row.get(1)?,
+            read_at: row.get(2)?,
+        })
+    }
+}
+
 /// A page of receipts (`list_read_receipts_page`).
 pub(super) const LIST_READ_RECEIPTS: &str = "SELECT user_id, message_id, read_at FROM read_receipts
      WHERE thread_id = ? ORDER BY rowid LIMIT ? OFFSET ?";
@@ -54,13 +65,7 @@ impl Store {
             conn.prepare_cached(LIST_READ_RECEIPTS)?
                 .query_map(
                     params![thread_id, i64::from(limit) + 1, i64::from(skip)],
-                    |row| {
-                        Ok(ReadReceiptRow {
-                            user_id: row.get(0)?,
-                            message_id: row.get(1)?,
-                            read_at: row.get(2)?,
-                        })
-                    },
+                    ReadReceiptRow::from_row,
                 )?
                 .collect::<Result<Vec<_>, _>>()
         })?;

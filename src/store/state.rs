@@ -349,18 +349,20 @@ fn export(conn: &Connection) -> Result<StateDocument, DbError> {
 }
 
 fn export_identities(conn: &Connection) -> Result<Vec<IdentityState>, DbError> {
-    conn.prepare(
-        "SELECT id, created_at, deleted_at, tokens_revoked_at, last_token_issued_at, custom_id
-         FROM identities ORDER BY id",
-    )?
+    conn.prepare(concat!(
+        "SELECT ",
+        super::identities::identity_columns!(),
+        " FROM identities ORDER BY id"
+    ))?
     .query_map([], |row| {
+        let i = super::IdentityRow::from_row(row)?;
         Ok(IdentityState {
-            id: row.get(0)?,
-            created_at: row.get(1)?,
-            deleted_at: row.get(2)?,
-            tokens_revoked_at: row.get(3)?,
-            last_token_issued_at: row.get(4)?,
-            custom_id: row.get(5)?,
+            id: i.id,
+            created_at: i.created_at,
+            deleted_at: i.deleted_at,
+            tokens_revoked_at: i.tokens_revoked_at,
+            last_token_issued_at: i.last_token_issued_at,
+            custom_id: i.custom_id,
         })
     })?
     .collect()
@@ -457,10 +459,11 @@ fn read_receipts_of(conn: &Connection, thread_id: &str) -> Result<Vec<ReadReceip
         "SELECT user_id, message_id, read_at FROM read_receipts WHERE thread_id = ? ORDER BY rowid",
     )?
     .query_map([thread_id], |row| {
+        let r = super::ReadReceiptRow::from_row(row)?;
         Ok(ReadReceiptState {
-            user_id: row.get(0)?,
-            message_id: row.get(1)?,
-            read_at: row.get(2)?,
+            user_id: r.user_id,
+            message_id: r.message_id,
+            read_at: r.read_at,
         })
     })?
     .collect()

@@ -202,14 +202,10 @@ impl Store {
             conn.prepare_cached(THREAD_ACCESS)?
                 .query_row([id, user_id], |row| {
                     let thread = ThreadRow::from_row(row)?;
-                    let participant = match row.get::<_, Option<String>>(8)? {
-                        Some(user_id) => Some(ParticipantRow {
-                            user_id,
-                            display_name: row.get(9)?,
-                            share_history_time: row.get(10)?,
-                            metadata: row.get(11)?,
-                        }),
-                        None => None,
+                    // No participant row: the LEFT JOIN's columns are NULL.
+                    let participant = match row.get_ref(8)? {
+                        rusqlite::types::ValueRef::Null => None,
+                        _ => Some(ParticipantRow::from_columns(row, 8)?),
                     };
                     Ok((thread, participant))
                 })
