@@ -94,7 +94,7 @@ pub async fn upload_chat_image(
         data: body.to_vec(),
         created_at: state.clock.now_micros(),
     };
-    state.store.insert_image(&thread_id, &image).await?;
+    state.store.insert_image(&thread_id, image).await?;
     let mut result = json!({ "id": id, "attachmentType": "image" });
     if let Some(name) = name {
         result["name"] = json!(name);

@@ -176,7 +176,7 @@ pub async fn send_chat_message(
         },
         metadata,
     };
-    send_and_answer(&state, &base, &thread_id, &message).await
+    send_and_answer(&state, &base, &thread_id, message).await
 }
 
 /// Stores a user message and answers 201 `{"id"}` with its `Location` (both surfaces).
@@ -184,7 +184,7 @@ pub(crate) async fn send_and_answer(
     state: &AppState,
     base: &BaseUrl,
     thread_id: &str,
-    message: &NewMessage,
+    message: NewMessage,
 ) -> ApiResult<Response> {
     let id = state
         .store

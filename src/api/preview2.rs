@@ -462,7 +462,7 @@ async fn send_chat_message(
         },
         metadata: Metadata::new(),
     };
-    send_and_answer(&state, &base, &thread_id, &message).await
+    send_and_answer(&state, &base, &thread_id, message).await
 }
 
 /// Escapes text for the XML content of system messages.

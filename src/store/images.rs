@@ -29,8 +29,8 @@ impl ImageRow {
 
 impl Store {
     /// Stores an uploaded image.
-    pub async fn insert_image(&self, thread_id: &str, image: &ImageRow) -> Result<(), DbError> {
-        let (thread_id, image) = (thread_id.to_owned(), image.clone());
+    pub async fn insert_image(&self, thread_id: &str, image: ImageRow) -> Result<(), DbError> {
+        let thread_id = thread_id.to_owned();
         self.db
             .write(move |tx| {
                 tx.prepare_cached(

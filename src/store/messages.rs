@@ -84,7 +84,7 @@ impl MessageRow {
         serde_json::from_str(&self.content).unwrap_or_default()
     }
 
-    /// Reads a row selected with `MESSAGE_COLUMNS`.
+    /// Reads a row selected with `message_columns!`.
     pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(MessageRow {
             id: row.get(0)?,
@@ -173,10 +173,10 @@ impl Store {
     pub async fn send_message(
         &self,
         thread_id: &str,
-        message: &NewMessage,
+        message: NewMessage,
         now: i64,
     ) -> Result<i64, DbError> {
-        let (thread_id, message) = (thread_id.to_owned(), message.clone());
+        let thread_id = thread_id.to_owned();
         self.db
             .write(move |tx| append_message(tx, &thread_id, &message, now))
             .await
