@@ -46,7 +46,7 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
 
 /// `import`: replaces a data dir's state with a document.
 pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
-    let document = read_state_document(&args.file)?;
+    let document = StateDocument::read_file(&args.file)?;
     let store = Store::connect(&args.data_dir, false).await?;
     let (identities, threads) = (document.identities.len(), document.threads.len());
     store
@@ -68,18 +68,6 @@ pub async fn reset(args: ResetArgs) -> anyhow::Result<()> {
     store.close().await;
     eprintln!("reset {}", args.data_dir.display());
     Ok(())
-}
-
-/// Reads and validates a state document file.
-pub fn read_state_document(path: &Path) -> anyhow::Result<StateDocument> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let document: StateDocument = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a state document", path.display()))?;
-    document
-        .validate()
-        .map_err(|e| anyhow::anyhow!("{} is not a valid state document: {e}", path.display()))?;
-    Ok(document)
 }
 
 /// Opens the database of a data dir that must already have one (no silent empty export).

@@ -5,6 +5,8 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::store;
+
 /// Result of a handler or of anything it calls.
 pub type ApiResult<T> = Result<T, ApiError>;
 
@@ -26,12 +28,23 @@ pub enum ApiError {
     /// 405: the route exists with another method.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// 429: `--throttle`'s rate limits; the client may retry after `retry_after_secs`.
+    #[error("Rate limit exceeded.")]
+    TooManyRequests { retry_after_secs: u64 },
+    /// A fault rule's answer (`/_emulator/faults`): any status, code and message the user chose.
+    #[error("{message}")]
+    Injected {
+        status: StatusCode,
+        code: String,
+        message: String,
+        retry_after_secs: Option<u64>,
+    },
     /// 500: a fault of the emulator; details go to the log only.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
     /// 500: a database fault; details go to the log only.
     #[error(transparent)]
-    Db(rusqlite::Error),
+    Store(store::Error),
 }
 
 impl ApiError {
@@ -51,11 +64,13 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Internal(_) | ApiError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Injected { status, .. } => *status,
+            ApiError::Internal(_) | ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
-    fn code(&self) -> &'static str {
+    fn code(&self) -> &str {
         // The codes of the spec examples (Unauthorized, Forbidden) and of recorded service
         // errors (NotFound); the service's 400s carry codes such as "BadRequest".
         match self {
@@ -64,13 +79,26 @@ impl ApiError {
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::NotFound(_) => "NotFound",
             ApiError::MethodNotAllowed => "MethodNotAllowed",
-            ApiError::Internal(_) | ApiError::Db(_) => "InternalError",
+            // The spec example of a throttled request.
+            ApiError::TooManyRequests { .. } => "TooManyRequests",
+            ApiError::Injected { code, .. } => code,
+            ApiError::Internal(_) | ApiError::Store(_) => "InternalError",
+        }
+    }
+
+    fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            ApiError::TooManyRequests { retry_after_secs } => Some(*retry_after_secs),
+            ApiError::Injected {
+                retry_after_secs, ..
+            } => *retry_after_secs,
+            _ => None,
         }
     }
 
     fn client_message(&self) -> String {
         match self {
-            ApiError::Internal(_) | ApiError::Db(_) => "An internal error occurred.".to_owned(),
+            ApiError::Internal(_) | ApiError::Store(_) => "An internal error occurred.".to_owned(),
             ApiError::MethodNotAllowed => {
                 "The requested method is not allowed on this resource.".to_owned()
             }
@@ -98,41 +126,45 @@ pub struct CommunicationError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        if matches!(self, ApiError::Internal(_) | ApiError::Store(_)) {
             tracing::error!(error = ?self, "internal error");
         } else {
             tracing::debug!(status = status.as_u16(), error = %self, "request refused");
         }
+        let error = CommunicationError {
+            code: self.code().to_owned(),
+            message: self.client_message(),
+            target: None,
+        };
         let body = CommunicationErrorResponse {
-            error: CommunicationError {
-                code: self.code().to_owned(),
-                message: self.client_message(),
-                target: None,
-            },
+            error: error.clone(),
         };
         let mut response = (status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
         // Every error response of the spec is declared with this header.
-        response
-            .headers_mut()
-            .insert("x-ms-error-response", HeaderValue::from_static("true"));
+        headers.insert("x-ms-error-response", HeaderValue::from_static("true"));
+        if let Some(seconds) = self.retry_after_secs() {
+            headers.insert("retry-after", HeaderValue::from(seconds));
+        }
+        // The error as a value, for layers that answer in another shape (the 2020 preview's
+        // bare `{code, message}`), so none of them re-parses the body.
+        response.extensions_mut().insert(error);
         response
     }
 }
 
-impl From<rusqlite::Error> for ApiError {
-    /// A row that vanished between a handler's checks and its write (a concurrent delete or
-    /// reset) is a 404, not a fault: a query finds nothing, or a foreign key has no parent.
-    fn from(error: rusqlite::Error) -> Self {
-        let vanished = matches!(error, rusqlite::Error::QueryReturnedNoRows)
-            || matches!(
-                &error,
-                rusqlite::Error::SqliteFailure(e, _)
-                    if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY
-            );
-        if vanished {
-            ApiError::NotFound("The specified resource was not found.".to_owned())
-        } else {
-            ApiError::Db(error)
+impl From<store::Error> for ApiError {
+    /// A row that vanished between a check and a write (a concurrent delete or reset) is a
+    /// 404, not a fault; a document that breaks a constraint is the client's 400.
+    fn from(error: store::Error) -> Self {
+        match error {
+            store::Error::Vanished => {
+                ApiError::NotFound("The specified resource was not found.".to_owned())
+            }
+            store::Error::Inconsistent(detail) => {
+                ApiError::bad_request(format!("The state document is not consistent: {detail}."))
+            }
+            other => ApiError::Store(other),
         }
     }
 }

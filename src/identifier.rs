@@ -26,14 +26,7 @@ pub fn new_thread_id() -> String {
 /// thread ids at all (recorded: `DELETE /chat/threads/invalid_chat_thread_id` → 400) and 404 for
 /// well-formed ids that do not exist.
 pub fn check_thread_id(id: &str) -> ApiResult<()> {
-    let well_formed = id.len() <= 256
-        && id.starts_with("19:")
-        && id.contains("@thread")
-        // Characters that would break the id's place in a path or a nextLink.
-        && !id
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | '?' | '#' | '%'));
-    if well_formed {
+    if is_thread_id(id) {
         Ok(())
     } else {
         Err(ApiError::BadRequest {
@@ -41,6 +34,17 @@ pub fn check_thread_id(id: &str) -> ApiResult<()> {
             message: format!("Value for ThreadId ({id}) is not valid."),
         })
     }
+}
+
+/// Whether `id` has the shape of a thread id (`check_thread_id` without the error).
+pub fn is_thread_id(id: &str) -> bool {
+    id.len() <= 256
+        && id.starts_with("19:")
+        && id.contains("@thread")
+        // Characters that would break the id's place in a path or a nextLink.
+        && !id
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | '?' | '#' | '%'))
 }
 
 /// Parses a message id path segment: message ids are decimal epoch milliseconds. The service's
@@ -92,7 +96,6 @@ pub fn classify_user_id(raw_id: &str, resource_id: &str) -> ApiResult<UserIdKind
 #[serde(rename_all = "camelCase")]
 pub struct CommunicationIdentifierModel {
     pub raw_id: Option<String>,
-    pub kind: Option<String>,
     pub communication_user: Option<CommunicationUserIdentifierModel>,
     pub phone_number: Option<Value>,
     pub microsoft_teams_user: Option<Value>,
@@ -110,7 +113,6 @@ impl CommunicationIdentifierModel {
     pub fn from_raw_id(raw_id: &str) -> Self {
         CommunicationIdentifierModel {
             raw_id: Some(raw_id.to_owned()),
-            kind: None,
             communication_user: None,
             phone_number: None,
             microsoft_teams_user: None,

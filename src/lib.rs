@@ -1,29 +1,41 @@
 //! acs-chat-emulator: a local emulator of the Azure Communication Services Chat and Identity
 //! data planes, for the official SDKs unchanged.
 //!
-//! - `config`: flags and env vars. `telemetry`: logging. `app`: state, listeners, layers.
-//! - `api`: HTTP handlers per resource, extractors, rendering per api-version.
-//! - `auth`: bearer user tokens (`AcsUser`) and access-key signatures.
+//! - `config`: flags and env vars. `telemetry`: logging. `app`: building and serving the
+//!   listeners; `state`: what handlers share; `middleware`: the cross-cutting layers;
+//!   `request`: what layers leave on a request.
+//! - `api`: HTTP adapters per resource (wire DTO → chat operation → render per api-version),
+//!   extractors, the route table.
+//! - `chat`: every chat rule, one function per operation. `auth`: who is calling (bearer user
+//!   tokens, access-key signatures).
 //! - `store`: all SQL (SQLite via rusqlite). `versions`: the api-version tables.
 //! - `identifier`, `clock`, `tls`, `error`: ids, time, certificates, the ACS error body.
-//! - `commands`: the subcommands other than `serve`. `seed`: declarative seed files. `healthcheck`: the client side of the `healthcheck` subcommand.
+//! - `commands`: the subcommands other than `serve`. `seed`: declarative seed files.
+//!   `healthcheck`: the client side of the `healthcheck` subcommand.
 //! - `faults`, `throttle`: injected faults and the service's rate limits (applied by `api::chaos`).
+//!
+//! Public are only what `main` and the tests use; the rest is `pub(crate)`.
 
 pub mod api;
 pub mod app;
-pub mod auth;
+pub(crate) mod auth;
+pub(crate) mod chat;
 pub mod clock;
 pub mod commands;
 pub mod config;
-pub mod error;
-pub mod faults;
-pub mod healthcheck;
-pub mod identifier;
-pub mod seed;
-pub mod store;
+pub(crate) mod error;
+pub(crate) mod faults;
+pub(crate) mod healthcheck;
+pub(crate) mod identifier;
+pub(crate) mod middleware;
+pub(crate) mod request;
+pub(crate) mod seed;
+pub(crate) mod state;
+pub(crate) mod store;
 pub mod telemetry;
-pub mod throttle;
-pub mod tls;
+pub(crate) mod throttle;
+pub(crate) mod tls;
 pub mod versions;
 
-pub use app::{App, AppState, build_app};
+pub use app::{App, build_app};
+pub use state::AppState;

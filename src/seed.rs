@@ -1,10 +1,12 @@
 //! Declarative seed files (`--seed FILE`, YAML or JSON): identities with fixed ids and
 //! deterministic tokens, threads with participants and messages. Turned into a state document
-//! (`store::StateDocument`) that is imported when the database is empty. Parsing and
-//! conversion only.
+//! (`store::StateDocument`) that is imported when the database is empty, under the chat
+//! layer's limits; and the seed's tokens, minted at every start.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
+use anyhow::Context;
 use serde::Deserialize;
 
 use crate::clock::{Micros, parse_wire};
@@ -106,6 +108,46 @@ pub struct TokenToMint {
     pub issued_at: i64,
     /// Seconds.
     pub expires_on: i64,
+}
+
+/// Reads a seed file: the state it describes and the tokens to mint for it.
+pub fn load(path: &Path, resource_id: &str) -> anyhow::Result<(StateDocument, Vec<TokenToMint>)> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading --seed {}", path.display()))?;
+    let seed = parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    seed.to_state(resource_id)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// Mints the seed's tokens (deterministic: the same on every start) and writes them to
+/// `<data-dir>/seed-tokens.json` as well; returns (identity id, token) pairs.
+pub fn mint_tokens(
+    to_mint: Vec<TokenToMint>,
+    config: &crate::config::Config,
+    keys: &crate::auth::Keys,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let mut tokens = Vec::new();
+    for t in to_mint {
+        let scopes: Vec<&str> = t.scopes.iter().map(String::as_str).collect();
+        let claims = crate::auth::token::Claims::new(
+            &t.identity,
+            &scopes,
+            &config.resource_id,
+            t.issued_at,
+            t.expires_on,
+        );
+        tokens.push((t.identity, crate::auth::token::mint(&claims, keys)?));
+    }
+    if !tokens.is_empty() {
+        let file: Vec<serde_json::Value> = tokens
+            .iter()
+            .map(|(id, token)| serde_json::json!({ "id": id, "token": token }))
+            .collect();
+        let path = config.data_dir.join("seed-tokens.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&file)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(tokens)
 }
 
 /// Parses a seed file: JSON if it looks like JSON, YAML otherwise.

@@ -23,6 +23,9 @@ pub struct ChatVersion {
     pub legacy: bool,
 }
 
+/// The api-version of the 2020 preview surface (`api::preview2`).
+pub const PREVIEW2: &str = "2020-09-21-preview2";
+
 const BASE: ChatVersion = ChatVersion {
     name: "",
     message_metadata: false,
@@ -38,7 +41,7 @@ const BASE: ChatVersion = ChatVersion {
 pub const CHAT_VERSIONS: &[ChatVersion] = &[
     // What azure-communication-chat 1.0.0b2 (2020) speaks; served by `api::preview2`.
     ChatVersion {
-        name: "2020-09-21-preview2",
+        name: PREVIEW2,
         legacy: true,
         ..BASE
     },

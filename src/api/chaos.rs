@@ -7,20 +7,17 @@ use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::extract::{AcsJson, AcsPath};
 use super::{ServedRoute, json_response, operation_of};
-use crate::app::AppState;
-use crate::error::{ApiError, ApiResult, CommunicationError, CommunicationErrorResponse};
+use crate::error::{ApiError, ApiResult};
 use crate::faults::{FaultEffect, FaultSpec, RequestFacts};
-
-/// The operationId a request was routed to, left on the response for the access log.
-#[derive(Debug, Clone, Copy)]
-pub struct Operation(pub &'static str);
+use crate::request::Operation;
+use crate::state::AppState;
 
 /// What the chaos middleware needs: the app and the service routes (for operationIds).
 #[derive(Clone)]
@@ -76,7 +73,7 @@ fn caller(request: &Request, path: &str) -> Option<String> {
     if let Some(rest) = path.strip_prefix("/identities/") {
         return rest.split('/').next().map(str::to_owned);
     }
-    crate::auth::ClaimedIdentity::of(request)
+    crate::auth::claimed_identity_of(request)
 }
 
 async fn apply(effect: FaultEffect, request: Request, next: Next) -> Response {
@@ -103,23 +100,13 @@ async fn apply(effect: FaultEffect, request: Request, next: Next) -> Response {
     let message = effect
         .message
         .unwrap_or_else(|| "Injected fault.".to_owned());
-    let body = CommunicationErrorResponse {
-        error: CommunicationError {
-            code,
-            message,
-            target: None,
-        },
-    };
-    let mut response = json_response(status, &serde_json::to_value(body).unwrap_or_default());
-    response
-        .headers_mut()
-        .insert("x-ms-error-response", HeaderValue::from_static("true"));
-    if let Some(seconds) = effect.retry_after_seconds {
-        response
-            .headers_mut()
-            .insert("retry-after", HeaderValue::from(seconds));
+    ApiError::Injected {
+        status,
+        code,
+        message,
+        retry_after_secs: effect.retry_after_seconds.map(u64::from),
     }
-    response
+    .into_response()
 }
 
 /// The ACS error code the spec examples use for a status.
@@ -139,16 +126,11 @@ fn default_code(status: StatusCode) -> &'static str {
 /// The service's throttling answer (spec example): 429 `TooManyRequests` "Rate limit exceeded."
 /// with `Retry-After` in whole seconds, rounded up.
 fn too_many_requests(wait: Duration) -> Response {
-    let body = json!({"error": {"code": "TooManyRequests", "message": "Rate limit exceeded."}});
-    let mut response = json_response(StatusCode::TOO_MANY_REQUESTS, &body);
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    response
-        .headers_mut()
-        .insert("retry-after", HeaderValue::from(seconds.max(1)));
-    response
-        .headers_mut()
-        .insert("x-ms-error-response", HeaderValue::from_static("true"));
-    response
+    ApiError::TooManyRequests {
+        retry_after_secs: seconds.max(1),
+    }
+    .into_response()
 }
 
 /// Emulator_AddFault: POST /_emulator/faults. Installs a rule; 201 with its id.
@@ -160,16 +142,12 @@ pub async fn add_fault(
         .map_err(|e| ApiError::bad_request(format!("The fault rule is not valid: {e}.")))?;
     let rule = state.faults.add(spec);
     tracing::info!(id = %rule.id, "fault rule installed");
-    Ok(json_response(
-        StatusCode::CREATED,
-        &serde_json::to_value(rule).map_err(anyhow::Error::from)?,
-    ))
+    Ok(json_response(StatusCode::CREATED, &rule))
 }
 
 /// Emulator_ListFaults: GET /_emulator/faults.
-pub async fn list_faults(State(state): State<AppState>) -> ApiResult<Response> {
-    let rules = serde_json::to_value(state.faults.list()).map_err(anyhow::Error::from)?;
-    Ok(json_response(StatusCode::OK, &json!({ "value": rules })))
+pub async fn list_faults(State(state): State<AppState>) -> Response {
+    json_response(StatusCode::OK, &json!({ "value": state.faults.list() }))
 }
 
 /// Emulator_ClearFaults: DELETE /_emulator/faults. Removes every rule.

@@ -11,8 +11,9 @@ use serde_json::json;
 
 use super::extract::{AcsJson, AcsPath};
 use super::json_response;
-use crate::app::AppState;
+use crate::chat::thread_not_found;
 use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 use crate::store::StateDocument;
 use crate::versions;
 
@@ -86,10 +87,7 @@ pub async fn reset(
 /// Emulator_ExportState: GET /_emulator/state. The whole state as one JSON document.
 pub async fn export_state(State(state): State<AppState>) -> ApiResult<Response> {
     let document = state.store.export_state().await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &serde_json::to_value(document).map_err(anyhow::Error::from)?,
-    ))
+    Ok(json_response(StatusCode::OK, &document))
 }
 
 /// Emulator_ImportState: PUT /_emulator/state. Replaces the whole state with the document;
@@ -102,45 +100,27 @@ pub async fn import_state(
         .validate()
         .map_err(|e| ApiError::bad_request(format!("The state document is not valid: {e}.")))?;
     let (identities, threads) = (document.identities.len(), document.threads.len());
-    state
-        .store
-        .import_state(document)
-        .await
-        .map_err(|e| match &e {
-            // Constraints the validation does not repeat (e.g. a participant row of a thread that
-            // the document lists twice, or a NULL where a column needs a value) are still the
-            // client's mistake.
-            rusqlite::Error::SqliteFailure(failure, message)
-                if failure.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                ApiError::bad_request(format!(
-                    "The state document is not consistent: {}.",
-                    message.as_deref().unwrap_or("a constraint failed")
-                ))
-            }
-            _ => ApiError::Db(e),
-        })?;
+    // Constraints the validation does not repeat are still the client's mistake: the store
+    // says `Inconsistent`, which answers 400.
+    state.store.import_state(document).await?;
     tracing::info!(identities, threads, "state imported");
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Emulator_ListIdentities: GET /_emulator/identities. Identities with their token state.
 pub async fn list_identities(State(state): State<AppState>) -> ApiResult<Response> {
-    let document = state.store.export_state().await?;
+    let identities = state.store.export_identities().await?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({ "value": document.identities }),
+        &json!({ "value": identities }),
     ))
 }
 
 /// Emulator_ListThreads: GET /_emulator/threads. Every thread with participants, messages and
 /// read receipts, deleted ones included.
 pub async fn list_threads(State(state): State<AppState>) -> ApiResult<Response> {
-    let document = state.store.export_state().await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "value": document.threads }),
-    ))
+    let threads = state.store.export_threads(None).await?;
+    Ok(json_response(StatusCode::OK, &json!({ "value": threads })))
 }
 
 /// Emulator_GetThread: GET /_emulator/threads/{chatThreadId}.
@@ -154,9 +134,6 @@ pub async fn get_thread(
         .await?
         .into_iter()
         .next()
-        .ok_or_else(super::thread_not_found)?;
-    Ok(json_response(
-        StatusCode::OK,
-        &serde_json::to_value(thread).map_err(anyhow::Error::from)?,
-    ))
+        .ok_or_else(thread_not_found)?;
+    Ok(json_response(StatusCode::OK, &thread))
 }

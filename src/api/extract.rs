@@ -9,9 +9,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppState;
 use crate::clock::{Micros, parse_wire};
 use crate::error::{ApiError, ApiResult};
+use crate::request::ListenerScheme;
+use crate::state::AppState;
 use crate::versions::{self, ChatVersion, IdentityVersion};
 
 /// Largest page any list returns (the documented ListMessages maximum, used for all lists).
@@ -21,10 +22,6 @@ pub const MAX_PAGE_SIZE: u32 = 200;
 /// with 100 items and a nextLink (recorded, Android `canListChatThreads`).
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
 
-/// Which scheme the listener that accepted the request speaks; set per listener.
-#[derive(Debug, Clone, Copy)]
-pub struct ListenerScheme(pub &'static str);
-
 /// The request's query string as pairs; a value that does not decode is a 400.
 fn query_pairs(parts: &Parts) -> ApiResult<Vec<(String, String)>> {
     Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
@@ -32,17 +29,26 @@ fn query_pairs(parts: &Parts) -> ApiResult<Vec<(String, String)>> {
         .map_err(ApiError::from)
 }
 
-fn api_version_param(parts: &Parts) -> ApiResult<String> {
-    query_pairs(parts)?
+/// The `api-version` query parameter (its name in any case, as the service takes it), decoded;
+/// `None` when absent or when the query does not decode. The one reading of it: the surface
+/// dispatch (`api::routes`) and the extractors agree on what a request asked for.
+pub(crate) fn api_version_of(uri: &axum::http::Uri) -> Option<String> {
+    Query::<Vec<(String, String)>>::try_from_uri(uri)
+        .ok()?
+        .0
         .into_iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("api-version"))
         .map(|(_, v)| v)
-        .ok_or_else(|| ApiError::BadRequest {
-            code: "MissingApiVersionParameter",
-            message:
-                "The api-version query parameter (?api-version=) is required for all requests."
-                    .to_owned(),
-        })
+}
+
+fn api_version_param(parts: &Parts) -> ApiResult<String> {
+    // A query that does not decode is a 400 of its own.
+    query_pairs(parts)?;
+    api_version_of(&parts.uri).ok_or_else(|| ApiError::BadRequest {
+        code: "MissingApiVersionParameter",
+        message: "The api-version query parameter (?api-version=) is required for all requests."
+            .to_owned(),
+    })
 }
 
 fn unsupported(version: &str, supported: &[&str]) -> ApiError {
@@ -77,6 +83,49 @@ impl FromRequestParts<AppState> for ChatApi {
                 let names: Vec<&str> = versions::CHAT_VERSIONS.iter().map(|v| v.name).collect();
                 Err(unsupported(&name, &names))
             }
+        }
+    }
+}
+
+/// The Chat api-version of an operation that only the 2020-09-21-preview2 surface has
+/// (`members`, `readreceipts`): any other version is the 404 of an operation it lacks.
+#[derive(Debug, Clone, Copy)]
+pub struct Preview2Api;
+
+impl FromRequestParts<AppState> for Preview2Api {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ChatApi(version) = ChatApi::from_request_parts(parts, state).await?;
+        if version.legacy {
+            Ok(Preview2Api)
+        } else {
+            Err(ApiError::NotFound(format!(
+                "This operation exists only in api-version {}, not in {}.",
+                versions::PREVIEW2,
+                version.name
+            )))
+        }
+    }
+}
+
+/// The Chat api-version of an image operation (upload, view, delete): only versions with
+/// images have them, others get the 404 of an operation they lack.
+#[derive(Debug, Clone, Copy)]
+pub struct ImagesApi;
+
+impl FromRequestParts<AppState> for ImagesApi {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ChatApi(version) = ChatApi::from_request_parts(parts, state).await?;
+        if version.images {
+            Ok(ImagesApi)
+        } else {
+            Err(ApiError::NotFound(format!(
+                "Image operations are not part of api-version {}; use 2024-03-15-preview.",
+                version.name
+            )))
         }
     }
 }

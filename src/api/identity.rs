@@ -9,11 +9,11 @@ use serde_json::{Value, json};
 
 use super::extract::{AcsBytes, AcsPath, IdentityApi, OptionalJson};
 use super::json_response;
-use crate::app::AppState;
 use crate::auth::token::{self, Claims};
 use crate::clock::to_wire_precise;
 use crate::error::{ApiError, ApiResult};
 use crate::identifier::{UserIdKind, classify_user_id, new_user_id};
+use crate::state::AppState;
 use crate::versions::IdentityVersion;
 
 /// Token lifetime bounds and default, in minutes (Identity spec: 60..1440, default 1440).

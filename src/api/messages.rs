@@ -1,4 +1,5 @@
-//! Message operations: send, list, get, update (sender only), delete (sender only).
+//! Message operations: send, list, get, update, delete. Wire DTOs → `chat` operations →
+//! rendering.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -7,17 +8,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::extract::{AcsJson, AcsPath, BaseUrl, ChatApi, PageQuery, decode_cursor, encode_cursor};
-use super::{
-    MAX_MESSAGE_BYTES, MetadataPatch, check_metadata_size, created_at, json_response,
-    page_response, render, require_participant, sync_next_link, thread_path_segment,
-};
-use crate::app::AppState;
+use super::{created, json_response, page_response, render, sync_next_link, thread_path_segment};
 use crate::auth::AcsUser;
-use crate::error::{ApiError, ApiResult};
-use crate::identifier::parse_message_id;
-use crate::store::{
-    MessageContent, MessageRow, Metadata, NewMessage, ParticipantRow, StoredAttachment,
-};
+use crate::chat::{AttachmentRequest, MessageChange, MessageDraft, MetadataPatch};
+use crate::error::ApiResult;
+use crate::state::AppState;
+use crate::store::{MessageRow, Metadata};
 use crate::versions::ChatVersion;
 
 /// `SendChatMessageRequest`.
@@ -52,79 +48,21 @@ pub struct UpdateChatMessageRequest {
     pub attachments: Option<Vec<ChatAttachmentRequest>>,
 }
 
-/// Checks requested attachments against the thread's uploaded images. Only versions with image
-/// upload take attachments; others ignore the field, as the service ignores fields a version
-/// does not define. ACS threads can attach only uploaded images (`file` attachments exist only in
-/// Teams interop, which the emulator does not have).
-async fn attachments_from_request(
-    state: &AppState,
+/// Attachments for the chat layer: only versions with image upload take them; others ignore
+/// the field, as the service ignores fields a version does not define.
+fn attachments(
     version: &ChatVersion,
-    thread_id: &str,
     requested: Option<Vec<ChatAttachmentRequest>>,
-) -> ApiResult<Option<Vec<StoredAttachment>>> {
-    let Some(requested) = requested.filter(|_| version.images) else {
-        return Ok(None);
-    };
-    let mut stored = Vec::with_capacity(requested.len());
-    for a in requested {
-        let kind = a.attachment_type.as_deref().unwrap_or("image");
-        if kind != "image" {
-            return Err(ApiError::bad_request(format!(
-                "Attachment type '{kind}' is not supported here; attach images uploaded to the thread."
-            )));
-        }
-        let image = state
-            .store
-            .get_image(thread_id, &a.id)
-            .await?
-            .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "Attachment {} is not an image uploaded to this thread.",
-                    a.id
-                ))
-            })?;
-        stored.push(StoredAttachment {
-            id: a.id,
-            attachment_type: "image".to_owned(),
-            name: a.name.or(image.name),
-        });
-    }
-    Ok(Some(stored))
-}
-
-/// The "approximately 28 KB" message limit, in UTF-8 bytes.
-pub(crate) fn check_content_size(content: &str) -> ApiResult<()> {
-    if content.len() > MAX_MESSAGE_BYTES {
-        return Err(ApiError::BadRequest {
-            code: "BadRequest",
-            message: format!(
-                "The message content is {} bytes; the limit is {MAX_MESSAGE_BYTES} bytes.",
-                content.len()
-            ),
-        });
-    }
-    Ok(())
-}
-
-fn message_not_found() -> ApiError {
-    ApiError::NotFound("The specified message id was not found.".to_owned())
-}
-
-/// A message the participant may see: it exists and was created at or after their history
-/// share time.
-pub(crate) async fn visible_message(
-    state: &AppState,
-    thread_id: &str,
-    me: &ParticipantRow,
-    message_id: &str,
-) -> ApiResult<MessageRow> {
-    let id = parse_message_id(message_id)?;
-    state
-        .store
-        .get_message(thread_id, id)
-        .await?
-        .filter(|m| m.created_at >= me.share_history_time)
-        .ok_or_else(message_not_found)
+) -> Option<Vec<AttachmentRequest>> {
+    requested.filter(|_| version.images).map(|list| {
+        list.into_iter()
+            .map(|a| AttachmentRequest {
+                id: a.id,
+                attachment_type: a.attachment_type,
+                name: a.name,
+            })
+            .collect()
+    })
 }
 
 /// ChatThread_SendChatMessage: POST /chat/threads/{chatThreadId}/messages
@@ -136,66 +74,35 @@ pub async fn send_chat_message(
     AcsPath(thread_id): AcsPath<String>,
     AcsJson(request): AcsJson<SendChatMessageRequest>,
 ) -> ApiResult<Response> {
-    require_participant(&state, &thread_id, &user).await?;
-    let content = request
-        .content
-        .ok_or_else(|| ApiError::bad_request("The content field is required."))?;
-    check_content_size(&content)?;
-    // Only text and html can be sent; the other types are the service's system messages.
-    let kind = match request
-        .kind
-        .as_deref()
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        None | Some("text") => "text",
-        Some("html") => "html",
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "Message type '{other}' cannot be sent; use 'text' or 'html'."
-            )));
-        }
-    };
-    let metadata = if version.message_metadata {
-        request.metadata.unwrap_or_default()
-    } else {
-        Metadata::new()
-    };
-    check_metadata_size(metadata.iter().map(|(k, v)| (k, Some(v))))?;
-    let attachments = attachments_from_request(&state, version, &thread_id, request.attachments)
-        .await?
-        .unwrap_or_default();
-    let message = NewMessage {
-        kind,
-        sender_id: Some(user.raw_id.clone()),
+    let draft = MessageDraft {
+        content: request.content,
+        kind: request.kind,
         sender_display_name: request.sender_display_name,
-        content: MessageContent {
-            message: Some(content),
-            attachments,
-            ..MessageContent::default()
-        },
-        metadata,
+        metadata: request
+            .metadata
+            .filter(|_| version.message_metadata)
+            .unwrap_or_default(),
+        attachments: attachments(version, request.attachments),
+        priority: None,
     };
-    send_and_answer(&state, &base, &thread_id, message).await
+    send_and_answer(&state, &user, &base, &thread_id, draft).await
 }
 
-/// Stores a user message and answers 201 `{"id"}` with its `Location` (both surfaces).
+/// Sends a user message and answers 201 `{"id"}` with its `Location` (both surfaces).
 pub(crate) async fn send_and_answer(
     state: &AppState,
+    user: &AcsUser,
     base: &BaseUrl,
     thread_id: &str,
-    message: NewMessage,
+    draft: MessageDraft,
 ) -> ApiResult<Response> {
-    let id = state
-        .store
-        .send_message(thread_id, message, state.clock.now_micros())
-        .await?;
+    let id = state.chat.send_message(user, thread_id, draft).await?;
     let location = format!(
         "{}/chat/threads/{}/messages/{id}",
         base.0,
         thread_path_segment(thread_id)
     );
-    Ok(created_at(
+    Ok(created(
         &location,
         json!({ "id": id.to_string() }).to_string(),
     ))
@@ -213,24 +120,23 @@ pub async fn list_chat_messages(
     AcsPath(thread_id): AcsPath<String>,
     page: PageQuery,
 ) -> ApiResult<Response> {
-    let (_, me) = require_participant(&state, &thread_id, &user).await?;
     let thread_url = format!(
         "{}/chat/threads/{}",
         base.0,
         thread_path_segment(&thread_id)
     );
-    messages_page(&state, &thread_id, &me, &base, &page, version.name, |m| {
+    messages_page(&state, &user, &thread_id, &base, &page, version.name, |m| {
         render::message(m, version, &thread_url)
     })
     .await
 }
 
-/// A page of a thread's messages that `me` may see, newest first, rendered by `render`, with
-/// the nextLink (shared by both surfaces).
+/// A page of the messages the caller may see, newest first, rendered by `render`, with the
+/// nextLink (shared by both surfaces).
 pub async fn messages_page<T: serde::Serialize>(
     state: &AppState,
+    user: &AcsUser,
     thread_id: &str,
-    me: &ParticipantRow,
     base: &BaseUrl,
     page: &PageQuery,
     version: &str,
@@ -242,14 +148,8 @@ pub async fn messages_page<T: serde::Serialize>(
         .map(decode_cursor::<i64>)
         .transpose()?;
     let result = state
-        .store
-        .list_messages_page(
-            thread_id,
-            me.share_history_time,
-            page.start_time,
-            before,
-            page.max_page_size,
-        )
+        .chat
+        .list_messages(user, thread_id, page.start_time, before, page.max_page_size)
         .await?;
     let value: Vec<T> = result.messages.iter().map(render).collect();
     let next = result.next_before_sequence.map(|before| {
@@ -275,8 +175,10 @@ pub async fn get_chat_message(
     base: BaseUrl,
     AcsPath((thread_id, message_id)): AcsPath<(String, String)>,
 ) -> ApiResult<Response> {
-    let (_, me) = require_participant(&state, &thread_id, &user).await?;
-    let message = visible_message(&state, &thread_id, &me, &message_id).await?;
+    let message = state
+        .chat
+        .get_message(&user, &thread_id, &message_id)
+        .await?;
     let thread_url = format!(
         "{}/chat/threads/{}",
         base.0,
@@ -288,17 +190,6 @@ pub async fn get_chat_message(
     ))
 }
 
-pub(crate) fn require_sender(message: &MessageRow, user: &AcsUser) -> ApiResult<()> {
-    // "Only the sender may update or delete their message; others get an error" (docs).
-    if message.sender_id.as_deref() == Some(user.raw_id.as_str()) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(
-            "Only the sender of a message can update or delete it.".to_owned(),
-        ))
-    }
-}
-
 /// ChatThread_UpdateChatMessage: PATCH /chat/threads/{chatThreadId}/messages/{chatMessageId}
 pub async fn update_chat_message(
     State(state): State<AppState>,
@@ -307,39 +198,19 @@ pub async fn update_chat_message(
     AcsPath((thread_id, message_id)): AcsPath<(String, String)>,
     AcsJson(request): AcsJson<UpdateChatMessageRequest>,
 ) -> ApiResult<StatusCode> {
-    let (_, me) = require_participant(&state, &thread_id, &user).await?;
-    let message = visible_message(&state, &thread_id, &me, &message_id).await?;
-    if message.deleted_at.is_some() {
-        return Err(message_not_found());
-    }
-    require_sender(&message, &user)?;
-    if let Some(content) = &request.content {
-        check_content_size(content)?;
-    }
-    let patch = if version.message_metadata {
-        request.metadata.unwrap_or_default()
-    } else {
-        MetadataPatch::new()
+    let change = MessageChange {
+        content: request.content,
+        metadata: request
+            .metadata
+            .filter(|_| version.message_metadata)
+            .unwrap_or_default(),
+        attachments: attachments(version, request.attachments),
+        priority: None,
     };
-    let mut merged = crate::store::metadata_from_text(&message.metadata);
-    crate::store::merge_metadata(&mut merged, &patch);
-    check_metadata_size(merged.iter().map(|(k, v)| (k, Some(v))))?;
-    let attachments =
-        attachments_from_request(&state, version, &thread_id, request.attachments).await?;
-    let updated = state
-        .store
-        .update_message(
-            &thread_id,
-            message.id,
-            request.content.as_deref(),
-            attachments.as_deref(),
-            &patch,
-            state.clock.now_micros(),
-        )
+    state
+        .chat
+        .edit_message(&user, &thread_id, &message_id, change)
         .await?;
-    if !updated {
-        return Err(message_not_found());
-    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -350,12 +221,9 @@ pub async fn delete_chat_message(
     user: AcsUser,
     AcsPath((thread_id, message_id)): AcsPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let (_, me) = require_participant(&state, &thread_id, &user).await?;
-    let message = visible_message(&state, &thread_id, &me, &message_id).await?;
-    require_sender(&message, &user)?;
     state
-        .store
-        .delete_message(&thread_id, message.id, state.clock.now_micros())
+        .chat
+        .delete_message(&user, &thread_id, &message_id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

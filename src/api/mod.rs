@@ -1,20 +1,19 @@
 //! The HTTP surface: one file per resource, the router that joins them, and what handlers share
-//! (access checks, limits, response helpers). Handlers validate, authorize, call the store and
-//! render; they hold no SQL.
+//! (response and paging helpers). Chat handlers are adapters: wire DTO → `chat` operation (which
+//! holds every rule) → render for the api-version. No rules and no SQL here.
 
-pub mod chaos;
-pub mod emulator;
-pub mod extract;
-pub mod identity;
-pub mod images;
-pub mod messages;
-pub mod participants;
-pub mod preview2;
-pub mod read_receipts;
-pub mod render;
-pub mod threads;
+pub(crate) mod chaos;
+pub(crate) mod emulator;
+pub(crate) mod extract;
+pub(crate) mod identity;
+pub(crate) mod images;
+pub(crate) mod messages;
+pub(crate) mod participants;
+pub(crate) mod preview2;
+pub(crate) mod read_receipts;
+pub(crate) mod render;
+pub(crate) mod threads;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
@@ -25,22 +24,13 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post, put};
 use serde::{Deserialize, Deserializer};
+
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::app::AppState;
-use crate::auth::{AcsUser, require_access_key, require_admin_key};
+use crate::auth::{require_access_key, require_admin_key};
 use crate::error::{ApiError, ApiResult};
-use crate::store::{ParticipantRow, ThreadAccess, ThreadRow};
+use crate::state::{AppState, MAX_STATE_BYTES};
 use crate::versions;
-
-/// "approximately 28 KB" per message (service limits).
-pub const MAX_MESSAGE_BYTES: usize = 28 * 1024;
-/// Participants per thread (service limits).
-pub const MAX_PARTICIPANTS: usize = 250;
-/// Participants per create or add request (service limits).
-pub const MAX_PARTICIPANT_BATCH: usize = 200;
-/// "The total size of all metadata pairs can be up to 1KB" (spec).
-pub const MAX_METADATA_BYTES: usize = 1024;
 
 /// One (method, path) the emulator serves, in OpenAPI path syntax with literal action segments
 /// (`/chat/threads/{chat_thread_id}/participants/:add`). The router records these as it is
@@ -300,7 +290,7 @@ pub fn routes(state: AppState) -> (Router, Vec<ServedRoute>) {
         .add(
             "/_emulator/state",
             &[("PUT", "Emulator_ImportState")],
-            put(emulator::import_state).layer(DefaultBodyLimit::max(crate::app::MAX_STATE_BYTES)),
+            put(emulator::import_state).layer(DefaultBodyLimit::max(MAX_STATE_BYTES)),
         )
         .add(
             "/_emulator/faults",
@@ -476,8 +466,8 @@ pub fn sync_next_link(
     extract::next_link(base, path, &params, version)
 }
 
-/// A JSON response with a `Location` header.
-pub fn created_at(location: &str, body: String) -> Response {
+/// A 201 JSON response with a `Location` header.
+pub fn created(location: &str, body: String) -> Response {
     let mut response = (StatusCode::CREATED, body).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -496,54 +486,16 @@ pub fn thread_path_segment(thread_id: &str) -> String {
     thread_id.replace(':', "%3A")
 }
 
-/// The thread and the caller's participant row, or the service's 404/403.
-pub async fn require_participant(
-    state: &AppState,
-    thread_id: &str,
-    user: &AcsUser,
-) -> ApiResult<(ThreadRow, ParticipantRow)> {
-    crate::identifier::check_thread_id(thread_id)?;
-    match state
-        .store
-        .thread_access(thread_id, &user.raw_id, false)
-        .await?
-    {
-        ThreadAccess::Participant(thread, participant) => Ok((thread, participant)),
-        ThreadAccess::NotParticipant(_) => Err(not_permitted()),
-        ThreadAccess::NotFound => Err(thread_not_found()),
-    }
+/// Parses a JSON value into a request DTO, with the ACS 400 for a body that does not fit.
+pub fn from_json_value<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> ApiResult<T> {
+    serde_json::from_value(value)
+        .map_err(|e| ApiError::bad_request(format!("The request body is not valid: {e}.")))
 }
 
-/// The service's 404 for threads (recorded wording).
-pub fn thread_not_found() -> ApiError {
-    ApiError::NotFound("The specified thread id was not found.".to_owned())
+/// A 204 with no body.
+pub fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
 }
-
-/// The service's 403 for callers that may not act (recorded wording).
-pub fn not_permitted() -> ApiError {
-    ApiError::Forbidden(
-        "The initiator doesn't have the permission to perform the requested operation.".to_owned(),
-    )
-}
-
-/// Checks the 1 KB metadata limit (keys and values, UTF-8 bytes).
-pub fn check_metadata_size<'a>(
-    pairs: impl Iterator<Item = (&'a String, Option<&'a String>)>,
-) -> ApiResult<()> {
-    let size: usize = pairs.map(|(k, v)| k.len() + v.map_or(0, String::len)).sum();
-    if size > MAX_METADATA_BYTES {
-        return Err(ApiError::BadRequest {
-            code: "BadRequest",
-            message: format!(
-                "The total size of metadata ({size} bytes) exceeds the limit of {MAX_METADATA_BYTES} bytes."
-            ),
-        });
-    }
-    Ok(())
-}
-
-/// A merge-patch map: a key with `null` removes it.
-pub type MetadataPatch = BTreeMap<String, Option<String>>;
 
 /// Deserializes a field that distinguishes "absent" (`None`) from `null` (`Some(None)`).
 pub fn double_option<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>

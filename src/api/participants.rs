@@ -1,22 +1,20 @@
-//! Participant operations: list (skip paging), `:add`, `:remove`.
+//! Participant operations: list (skip paging), `:add`, `:remove`. Wire DTOs → `chat`
+//! operations → rendering.
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::extract::{AcsJson, AcsPath, BaseUrl, ChatApi, PageQuery};
-use super::threads::{ChatParticipantRequest, participants_from_request};
-use super::{
-    MAX_PARTICIPANT_BATCH, MAX_PARTICIPANTS, json_response, page_response, render,
-    require_participant, skip_next_link,
-};
-use crate::app::AppState;
+use super::threads::{ChatParticipantRequest, invalid_participants};
+use super::{from_json_value, json_response, page_response, render, skip_next_link};
 use crate::auth::AcsUser;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::identifier::CommunicationIdentifierModel;
-use crate::store::{AddOutcome, ParticipantSnapshot};
+use crate::state::AppState;
+use crate::store::ParticipantSnapshot;
 
 /// `AddChatParticipantsRequest`.
 #[derive(Debug, Deserialize)]
@@ -33,10 +31,9 @@ pub async fn list_chat_participants(
     AcsPath(thread_id): AcsPath<String>,
     page: PageQuery,
 ) -> ApiResult<Response> {
-    require_participant(&state, &thread_id, &user).await?;
     let (rows, more) = state
-        .store
-        .list_participants_page(&thread_id, page.skip, page.max_page_size)
+        .chat
+        .list_participants(&user, &thread_id, page.skip, page.max_page_size)
         .await?;
     let snapshots: Vec<ParticipantSnapshot> = rows.iter().map(ParticipantSnapshot::from).collect();
     let value: Vec<_> = snapshots
@@ -73,11 +70,6 @@ pub async fn participants_action(
     }
 }
 
-fn from_value<T: serde::de::DeserializeOwned>(value: Value) -> ApiResult<T> {
-    serde_json::from_value(value)
-        .map_err(|e| ApiError::bad_request(format!("The request body is not valid: {e}.")))
-}
-
 /// ChatThread_AddChatParticipants: POST /chat/threads/{chatThreadId}/participants/:add
 ///
 /// 201 with `{}`, or with `invalidParticipants` for users that could not be added.
@@ -88,52 +80,24 @@ async fn add_chat_participants(
     thread_id: String,
     AcsJson(body): AcsJson<Value>,
 ) -> ApiResult<Response> {
-    require_participant(&state, &thread_id, &user).await?;
-    user.scope.require_participant_admin()?;
-    let request: AddChatParticipantsRequest = from_value(body)?;
-    let requested = request.participants.unwrap_or_default();
-    if requested.is_empty() {
-        return Err(ApiError::bad_request(
-            "At least one participant is required.",
-        ));
-    }
-    if requested.len() > MAX_PARTICIPANT_BATCH {
-        return Err(ApiError::bad_request(format!(
-            "At most {MAX_PARTICIPANT_BATCH} participants can be added in one request."
-        )));
-    }
-    let (participants, invalid) = participants_from_request(&state, requested, version).await?;
-    add_to_thread(&state, &thread_id, &participants, &user).await?;
-    let body = if invalid.is_empty() {
+    let requested = from_json_value::<AddChatParticipantsRequest>(body).map(|request| {
+        request
+            .participants
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| p.into_request(version))
+            .collect()
+    });
+    let rejected = state
+        .chat
+        .add_participants(&user, &thread_id, requested)
+        .await?;
+    let body = if rejected.is_empty() {
         json!({})
     } else {
-        json!({ "invalidParticipants": invalid })
+        json!({ "invalidParticipants": invalid_participants(&rejected) })
     };
     Ok(json_response(StatusCode::CREATED, &body))
-}
-
-/// Adds participants (both surfaces): at most `MAX_PARTICIPANTS` per thread, else a 400 and
-/// nothing added.
-pub async fn add_to_thread(
-    state: &AppState,
-    thread_id: &str,
-    participants: &[crate::store::NewParticipant],
-    user: &AcsUser,
-) -> ApiResult<()> {
-    if participants.is_empty() {
-        return Ok(());
-    }
-    let now = state.clock.now_micros();
-    let outcome = state
-        .store
-        .add_participants(thread_id, participants, &user.raw_id, MAX_PARTICIPANTS, now)
-        .await?;
-    match outcome {
-        AddOutcome::Added => Ok(()),
-        AddOutcome::TooMany { limit } => Err(ApiError::bad_request(format!(
-            "A thread can have at most {limit} participants."
-        ))),
-    }
 }
 
 /// ChatThread_RemoveChatParticipant: POST /chat/threads/{chatThreadId}/participants/:remove
@@ -146,14 +110,11 @@ async fn remove_chat_participant(
     thread_id: String,
     AcsJson(body): AcsJson<Value>,
 ) -> ApiResult<Response> {
-    require_participant(&state, &thread_id, &user).await?;
-    user.scope.require_participant_admin()?;
-    let identifier: CommunicationIdentifierModel = from_value(body)?;
-    let raw_id = identifier.communication_user_raw_id()?;
-    crate::identifier::classify_user_id(&raw_id, &state.config.resource_id)?;
+    let target = from_json_value::<CommunicationIdentifierModel>(body)
+        .and_then(|identifier| identifier.communication_user_raw_id());
     state
-        .store
-        .remove_participant(&thread_id, &raw_id, &user.raw_id, state.clock.now_micros())
+        .chat
+        .remove_participant(&user, &thread_id, target)
         .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(super::no_content())
 }

@@ -13,42 +13,41 @@ use axum::routing::{delete, get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::extract::{AcsJson, AcsPath, BaseUrl, ChatApi, OptionalJson, PageQuery};
-use super::messages::{check_content_size, messages_page, require_sender, send_and_answer};
-use super::threads::{ChatParticipantRequest, participants_from_request, threads_page};
+use super::extract::{
+    AcsJson, AcsPath, BaseUrl, OptionalJson, PageQuery, Preview2Api, api_version_of,
+};
+use super::messages::{messages_page, send_and_answer};
+use super::threads::{ChatParticipantRequest, threads_page};
 use super::{
-    MAX_PARTICIPANT_BATCH, MAX_PARTICIPANTS, Routes, ServedRoute, json_response,
-    method_not_allowed, not_found, not_permitted, page_response, require_participant,
+    Routes, ServedRoute, json_response, method_not_allowed, not_found, page_response,
     thread_path_segment,
 };
-use crate::app::AppState;
 use crate::auth::AcsUser;
-use crate::clock::to_wire;
-use crate::error::{ApiError, ApiResult};
-use crate::identifier::{CommunicationIdentifierModel, check_thread_id, new_thread_id};
-use crate::store::{
-    MessageContent, MessageRow, Metadata, NewMessage, NewThread, ParticipantSnapshot, ThreadAccess,
-    ThreadUpdate,
+use crate::chat::{
+    MAX_PARTICIPANTS, MessageChange, MessageDraft, RejectedParticipant, ThreadChange, ThreadDraft,
 };
-use crate::versions::ChatVersion;
+use crate::clock::to_wire;
+use crate::error::{ApiResult, CommunicationError};
+use crate::identifier::CommunicationIdentifierModel;
+use crate::state::AppState;
+use crate::store::{MessageKind, MessageRow, Metadata, ParticipantSnapshot};
+use crate::versions::{self, PREVIEW2};
 
-/// The api-version this module serves.
-pub const VERSION: &str = "2020-09-21-preview2";
-
-/// Whether a request belongs to this surface: it says so with its api-version, or it names a
-/// path only this surface has (so that a request without an api-version still gets the
+/// Whether a request belongs to this surface, decided once, before routing: its api-version
+/// (read as the extractors read it: the parameter's name in any case) is this surface's, or it
+/// names a path only this surface has (so that a request without an api-version still gets the
 /// api-version error of the route it meant).
 pub fn wants(request: &Request) -> bool {
-    let path = request.uri().path();
-    let legacy_path = path
+    let legacy_path = request
+        .uri()
+        .path()
         .split('/')
         .nth(4)
         .is_some_and(|s| s == "members" || s == "readreceipts");
     legacy_path
-        || request
-            .uri()
-            .query()
-            .is_some_and(|q| q.split('&').any(|p| p == "api-version=2020-09-21-preview2"))
+        || api_version_of(request.uri())
+            .and_then(|name| versions::chat_version(&name))
+            .is_some_and(|v| v.legacy)
 }
 
 /// The router of this surface and what it serves.
@@ -128,38 +127,16 @@ pub fn routes(state: AppState) -> (Router, Vec<ServedRoute>) {
 
 /// This surface's error body is the bare `Error` model, `{code, message}` (preview2 spec and
 /// examples), not today's `{"error": {…}}`. Applied outermost on this surface's router, so
-/// injected faults and throttling answer in this shape too.
-pub async fn flatten_error(response: Response) -> Response {
-    if !response.headers().contains_key("x-ms-error-response") {
+/// injected faults and throttling answer in this shape too; it rewrites from the error value
+/// `ApiError` leaves on its response, never by parsing a body.
+pub async fn flatten_error(mut response: Response) -> Response {
+    let Some(error) = response.extensions_mut().remove::<CommunicationError>() else {
         return response;
-    }
-    let (parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, 64 * 1024)
-        .await
-        .unwrap_or_default();
-    let inner = serde_json::from_slice::<Value>(&bytes)
-        .ok()
-        .and_then(|mut v| v.get_mut("error").map(Value::take));
-    let body = match inner {
-        Some(inner) => inner.to_string(),
-        None => String::from_utf8_lossy(&bytes).into_owned(),
     };
-    let mut response = Response::from_parts(parts, axum::body::Body::from(body));
-    response
-        .headers_mut()
-        .remove(axum::http::header::CONTENT_LENGTH);
-    response
-}
-
-fn require_version(version: &ChatVersion) -> ApiResult<()> {
-    if version.legacy {
-        Ok(())
-    } else {
-        Err(ApiError::NotFound(format!(
-            "This operation exists only in api-version {VERSION}, not in {}.",
-            version.name
-        )))
-    }
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    let body = json!({ "code": error.code, "message": error.message });
+    Response::from_parts(parts, axum::body::Body::from(body.to_string()))
 }
 
 /// `ChatThreadMember` in a request.
@@ -238,33 +215,32 @@ fn multi_status(entries: Vec<Value>) -> Response {
     )
 }
 
-/// Members and their 207 entries: accepted ones 201, the rest with their status.
-async fn members_from_request(
-    state: &AppState,
-    version: &ChatVersion,
+/// The members for the chat layer, in request order.
+fn member_requests(
     members: Vec<ChatThreadMember>,
-) -> ApiResult<(Vec<crate::store::NewParticipant>, Vec<Value>)> {
-    let order: Vec<String> = members.iter().map(|m| m.id.clone()).collect();
+) -> (Vec<String>, Vec<crate::chat::ParticipantRequest>) {
+    let order = members.iter().map(|m| m.id.clone()).collect();
     let requested = members
         .into_iter()
-        .map(ChatThreadMember::into_participant)
+        .map(|m| m.into_participant().into_request(preview2_version()))
         .collect();
-    let (accepted, invalid) = participants_from_request(state, requested, version).await?;
-    let entries = order
+    (order, requested)
+}
+
+/// One 207 entry per requested member: 201, or the status it was refused with.
+fn member_entries(order: &[String], rejected: &[RejectedParticipant]) -> Vec<Value> {
+    order
         .iter()
-        .map(
-            |id| match invalid.iter().find(|e| e.target.as_deref() == Some(id)) {
-                Some(e) => status_entry(
-                    id,
-                    e.code.parse().unwrap_or(400),
-                    "ThreadMember",
-                    Some(&e.message),
-                ),
-                None => status_entry(id, 201, "ThreadMember", None),
-            },
-        )
-        .collect();
-    Ok((accepted, entries))
+        .map(|id| match rejected.iter().find(|r| r.id == *id) {
+            Some(r) => status_entry(id, r.status, "ThreadMember", Some(r.reason)),
+            None => status_entry(id, 201, "ThreadMember", None),
+        })
+        .collect()
+}
+
+/// This surface's version row.
+fn preview2_version() -> &'static versions::ChatVersion {
+    versions::chat_version(PREVIEW2).unwrap_or(&versions::CHAT_VERSIONS[0])
 }
 
 /// Chat_CreateChatThread (preview2): POST /chat/threads → 207 `{multipleStatus}` + `Location`.
@@ -273,41 +249,29 @@ async fn members_from_request(
 /// `statusCode` to be 201 (recorded service answers list the members first, the thread last).
 async fn create_chat_thread(
     State(state): State<AppState>,
-    ChatApi(version): ChatApi,
+    _: Preview2Api,
     user: AcsUser,
     base: BaseUrl,
     AcsJson(request): AcsJson<CreateChatThreadRequest>,
 ) -> ApiResult<Response> {
-    require_version(version)?;
-    user.scope.require_thread_admin()?;
-    let topic = request
-        .topic
-        .ok_or_else(|| ApiError::bad_request("The topic field is required."))?;
-    if request.members.len() > MAX_PARTICIPANT_BATCH {
-        return Err(ApiError::bad_request(format!(
-            "A thread can be created with at most {MAX_PARTICIPANT_BATCH} members."
-        )));
-    }
-    let (participants, mut entries) =
-        members_from_request(&state, version, request.members).await?;
-    let thread = NewThread {
-        id: new_thread_id(),
-        topic,
-        creator: user.raw_id.clone(),
+    let (order, participants) = member_requests(request.members);
+    let draft = ThreadDraft {
+        topic: request.topic,
+        participants,
         metadata: Metadata::new(),
         retention_policy: None,
-        participants,
     };
-    state
-        .store
-        .create_thread(&thread, None, "", state.clock.now_micros())
+    let created = state
+        .chat
+        .create_thread(&user, Ok(draft), None, |_, _| String::new())
         .await?;
-    entries.push(status_entry(&thread.id, 201, "Thread", None));
+    let mut entries = member_entries(&order, &created.rejected);
+    entries.push(status_entry(&created.thread_id, 201, "Thread", None));
     let mut response = multi_status(entries);
     let location = format!(
         "{}/chat/threads/{}",
         base.0,
-        thread_path_segment(&thread.id)
+        thread_path_segment(&created.thread_id)
     );
     if let Ok(value) = HeaderValue::from_str(&location) {
         response
@@ -320,13 +284,12 @@ async fn create_chat_thread(
 /// Chat_ListChatThreads (preview2): items `{id, topic, isDeleted, lastMessageReceivedOn}`.
 async fn list_chat_threads(
     State(state): State<AppState>,
-    ChatApi(version): ChatApi,
+    _: Preview2Api,
     user: AcsUser,
     base: BaseUrl,
     page: PageQuery,
 ) -> ApiResult<Response> {
-    require_version(version)?;
-    threads_page(&state, &user, &base, &page, VERSION, |t| {
+    threads_page(&state, &user, &base, &page, PREVIEW2, |t| {
         json!({
             "id": t.id,
             "topic": t.topic,
@@ -345,10 +308,12 @@ fn member(p: &ParticipantSnapshot) -> Value {
     out
 }
 
-async fn all_members(state: &AppState, thread_id: &str) -> ApiResult<Vec<Value>> {
+/// Every member (a thread has at most `MAX_PARTICIPANTS`; the 2020 SDK sends no paging
+/// parameters).
+async fn all_members(state: &AppState, user: &AcsUser, thread_id: &str) -> ApiResult<Vec<Value>> {
     let (rows, _) = state
-        .store
-        .list_participants_page(thread_id, 0, MAX_PARTICIPANTS as u32)
+        .chat
+        .list_participants(user, thread_id, 0, MAX_PARTICIPANTS as u32)
         .await?;
     Ok(rows
         .iter()
@@ -359,18 +324,17 @@ async fn all_members(state: &AppState, thread_id: &str) -> ApiResult<Vec<Value>>
 /// ChatThread_GetChatThread (preview2): `{id, topic, createdOn, createdBy, members}`.
 async fn get_chat_thread(
     State(state): State<AppState>,
-    ChatApi(version): ChatApi,
+    _: Preview2Api,
     user: AcsUser,
     AcsPath(thread_id): AcsPath<String>,
 ) -> ApiResult<Response> {
-    require_version(version)?;
-    let (thread, _) = require_participant(&state, &thread_id, &user).await?;
+    let thread = state.chat.get_thread(&user, &thread_id).await?;
     let body = json!({
         "id": thread.id,
         "topic": thread.topic,
         "createdOn": to_wire(thread.created_at),
         "createdBy": thread.created_by,
-        "members": all_members(&state, &thread_id).await?,
+        "members": all_members(&state, &user, &thread_id).await?,
     });
     Ok(json_response(StatusCode::OK, &body))
 }
@@ -378,91 +342,46 @@ async fn get_chat_thread(
 /// ChatThread_UpdateChatThread (preview2): PATCH `{topic}` → 200, empty.
 async fn update_chat_thread(
     State(state): State<AppState>,
-    ChatApi(version): ChatApi,
+    _: Preview2Api,
     user: AcsUser,
     AcsPath(thread_id): AcsPath<String>,
     OptionalJson(request): OptionalJson<UpdateRequest>,
 ) -> ApiResult<StatusCode> {
-    require_version(version)?;
-    require_participant(&state, &thread_id, &user).await?;
-    user.scope.require_thread_admin()?;
-    let update = ThreadUpdate {
+    let change = ThreadChange {
         topic: request.topic,
-        initiator: user.raw_id.clone(),
-        ..ThreadUpdate::default()
+        ..ThreadChange::default()
     };
-    state
-        .store
-        .update_thread(&thread_id, &update, state.clock.now_micros())
-        .await?;
+    state.chat.update_thread(&user, &thread_id, change).await?;
     Ok(StatusCode::OK)
 }
 
 /// Chat_DeleteChatThread (preview2): 204, twice too.
 async fn delete_chat_thread(
     State(state): State<AppState>,
-    ChatApi(version): ChatApi,
+    _: Preview2Api,
     user: AcsUser,
     AcsPath(thread_id): AcsPath<String>,
 ) -> ApiResult<StatusCode> {
-    require_version(version)?;
-    check_thread_id(&thread_id)?;
-    match state
-        .store
-        .thread_access(&thread_id, &user.raw_id, true)
-        .await?
-    {
-        ThreadAccess::NotFound => {}
-        ThreadAccess::NotParticipant(_) => return Err(not_permitted()),
-        ThreadAccess::Participant(..) => {
-            user.scope.require_thread_admin()?;
-            state
-                .store
-                .delete_thread(&thread_id, state.clock.now_micros())
-                .await?;
-        }
-    }
+    state.chat.delete_thread(&user, &thread_id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// `Normal` (the default) or `High`, in the spec's case.
-fn priority(value: Option<&str>) -> ApiResult<String> {
-    match value.map(str::to_ascii_lowercase).as_deref() {
-        None | Some("normal") => Ok("Normal".to_owned()),
-        Some("high") => Ok("High".to_owned()),
-        Some(other) => Err(ApiError::bad_request(format!(
-            "Priority '{other}' is not valid; use Normal or High."
-        ))),
-    }
 }
 
 /// ChatThread_SendChatMessage (preview2): 201 `{id}` + `Location`.
 async fn send_chat_message(
     State(state): State<AppState>,
-    ChatApi(version): ChatApi,
+    _: Preview2Api,
     user: AcsUser,
     base: BaseUrl,
     AcsPath(thread_id): AcsPath<String>,
     AcsJson(request): AcsJson<SendChatMessageRequest>,
 ) -> ApiResult<Response> {
-    require_version(version)?;
-    require_participant(&state, &thread_id, &user).await?;
-    let content = request
-        .content
-        .ok_or_else(|| ApiError::bad_request("The content field is required."))?;
-    check_content_size(&content)?;
-    let message = NewMessage {
-        kind: "text",
-        sender_id: Some(user.raw_id.clone()),
+    let draft = MessageDraft {
+        content: request.content,
         sender_display_name: request.sender_display_name,
-        content: MessageContent {
-            message: Some(content),
-            priority: Some(priority(request.priority.as_deref())?),
-            ..MessageContent::default()
-        },
-        metadata: Metadata::new(),
+        priority: Some(request.priority),
+        ..MessageDraft::default()
     };
-    send_and_answer(&state, &base, &thread_id, message).await
+    send_and_answer(&state, &user, &base, &thread_id, draft).await
 }
 
 /// Escapes text for the XML content of system messages.
@@ -495,8 +414,8 @@ fn render_message(m: &MessageRow, thread_id: &str) -> Value {
             m.id
         )
     };
-    let (kind, content) = match m.kind.as_str() {
-        "topicUpdated" => (
+    let (kind, content) = match m.kind {
+        MessageKind::TopicUpdated => (
             "ThreadActivity/TopicUpdate",
             format!(
                 "<topicupdate><eventtime>{}</eventtime><initiator>{initiator}</initiator><value>{}</value></topicupdate>",
@@ -504,9 +423,13 @@ fn render_message(m: &MessageRow, thread_id: &str) -> Value {
                 xml(stored.topic.as_deref().unwrap_or_default())
             ),
         ),
-        "participantAdded" => ("ThreadActivity/AddMember", members_xml("addmember")),
-        "participantRemoved" => ("ThreadActivity/DeleteMember", members_xml("deletemember")),
-        _ => ("Text", stored.message.clone().unwrap_or_default()),
+        MessageKind::ParticipantAdded => ("ThreadActivity/AddMember", members_xml("addmember")),
+        MessageKind::ParticipantRemoved => {
+            ("ThreadActivity/DeleteMember", members_xml("deletemember"))
+        }
+        MessageKind::Text | MessageKind::Html => {
+            ("Text", stored.message.clone().unwrap_or_default())
+        }
     };
     let mut out = json!({
         "id": m.id.to_string(),
@@ -532,80 +455,52 @@ fn render_message(m: &MessageRow, thread_id: &str) -> Value {
 /// ChatThread_ListChatMessages (preview2): newest first.
 async fn list_chat_messages(
     State(state): State<AppState>,
-    ChatApi(version): ChatApi,
+    _: Preview2Api,
     user: AcsUser,
     base: BaseUrl,
     AcsPath(thread_id): AcsPath<String>,
     page: PageQuery,
 ) -> ApiResult<Response> {
-    require_version(version)?;
-    let (_, me) = require_participant(&state, &thread_id, &user).await?;
-    messages_page(&state, &thread_id, &me, &base, &page, VERSION, |m| {
+    messages_page(&state, &user, &thread_id, &base, &page, PREVIEW2, |m| {
         render_message(m, &thread_id)
     })
     .await
 }
 
-/// A message the caller may see (a member, the message created after their history share time).
-async fn visible_message(
-    state: &AppState,
-    thread_id: &str,
-    user: &AcsUser,
-    message_id: &str,
-) -> ApiResult<MessageRow> {
-    let (_, me) = require_participant(state, thread_id, user).await?;
-    super::messages::visible_message(state, thread_id, &me, message_id).await
-}
-
 /// ChatThread_GetChatMessage (preview2).
 async fn get_chat_message(
     State(state): State<AppState>,
-    ChatApi(version): ChatApi,
+    _: Preview2Api,
     user: AcsUser,
     AcsPath((thread_id, message_id)): AcsPath<(String, String)>,
 ) -> ApiResult<Response> {
-    require_version(version)?;
-    let message = visible_message(&state, &thread_id, &user, &message_id).await?;
+    let message = state
+        .chat
+        .get_message(&user, &thread_id, &message_id)
+        .await?;
     Ok(json_response(
         StatusCode::OK,
         &render_message(&message, &thread_id),
     ))
 }
 
-/// ChatThread_UpdateChatMessage (preview2): PATCH `{content}` → 200, empty.
+/// ChatThread_UpdateChatMessage (preview2): PATCH `{content}` → 200, empty. The priority is
+/// fixed at send time (the SDK never sends one here); a given one is still checked.
 async fn update_chat_message(
     State(state): State<AppState>,
-    ChatApi(version): ChatApi,
+    _: Preview2Api,
     user: AcsUser,
     AcsPath((thread_id, message_id)): AcsPath<(String, String)>,
     OptionalJson(request): OptionalJson<UpdateRequest>,
 ) -> ApiResult<StatusCode> {
-    require_version(version)?;
-    let message = visible_message(&state, &thread_id, &user, &message_id).await?;
-    if message.deleted_at.is_some() {
-        return Err(ApiError::NotFound(
-            "The specified message id was not found.".to_owned(),
-        ));
-    }
-    require_sender(&message, &user)?;
-    if let Some(content) = &request.content {
-        check_content_size(content)?;
-    }
-    if request.priority.is_some() {
-        // The priority is fixed at send time in the emulator; the SDK never sends one here.
-        priority(request.priority.as_deref())?;
-    }
-    let now = state.clock.now_micros();
+    let change = MessageChange {
+        content: request.content,
+        priority: request.priority,
+        ..MessageChange::default()
+    };
     state
-        .store
-        .update_message(
-            &thread_id,
-            message.id,
-            request.content.as_deref(),
-            None,
-            &Default::default(),
-            now,
-        )
+        .chat
+        .edit_message(&user, &thread_id, &message_id, change)
         .await?;
     Ok(StatusCode::OK)
 }
@@ -613,72 +508,56 @@ async fn update_chat_message(
 /// ChatThread_DeleteChatMessage (preview2): 204.
 async fn delete_chat_message(
     State(state): State<AppState>,
-    ChatApi(version): ChatApi,
+    _: Preview2Api,
     user: AcsUser,
     AcsPath((thread_id, message_id)): AcsPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    require_version(version)?;
-    let message = visible_message(&state, &thread_id, &user, &message_id).await?;
-    require_sender(&message, &user)?;
     state
-        .store
-        .delete_message(&thread_id, message.id, state.clock.now_micros())
+        .chat
+        .delete_message(&user, &thread_id, &message_id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// ChatThread_ListChatThreadMembers: every member (the 2020 SDK sends no paging parameters).
+/// ChatThread_ListChatThreadMembers: every member.
 async fn list_chat_thread_members(
     State(state): State<AppState>,
-    ChatApi(version): ChatApi,
+    _: Preview2Api,
     user: AcsUser,
     AcsPath(thread_id): AcsPath<String>,
 ) -> ApiResult<Response> {
-    require_version(version)?;
-    require_participant(&state, &thread_id, &user).await?;
-    Ok(page_response(all_members(&state, &thread_id).await?, None))
+    Ok(page_response(
+        all_members(&state, &user, &thread_id).await?,
+        None,
+    ))
 }
 
 /// ChatThread_AddChatThreadMembers: 207 with one `ThreadMember` entry per requested member.
 async fn add_chat_thread_members(
     State(state): State<AppState>,
-    ChatApi(version): ChatApi,
+    _: Preview2Api,
     user: AcsUser,
     AcsPath(thread_id): AcsPath<String>,
     AcsJson(request): AcsJson<AddChatThreadMembersRequest>,
 ) -> ApiResult<Response> {
-    require_version(version)?;
-    require_participant(&state, &thread_id, &user).await?;
-    user.scope.require_participant_admin()?;
-    if request.members.is_empty() || request.members.len() > MAX_PARTICIPANT_BATCH {
-        return Err(ApiError::bad_request(format!(
-            "Add between 1 and {MAX_PARTICIPANT_BATCH} members."
-        )));
-    }
-    let (participants, entries) = members_from_request(&state, version, request.members).await?;
-    super::participants::add_to_thread(&state, &thread_id, &participants, &user).await?;
-    Ok(multi_status(entries))
+    let (order, requested) = member_requests(request.members);
+    let rejected = state
+        .chat
+        .add_participants(&user, &thread_id, Ok(requested))
+        .await?;
+    Ok(multi_status(member_entries(&order, &rejected)))
 }
 
 /// ChatThread_RemoveChatThreadMember: DELETE …/members/{chatMemberId} → 204.
 async fn remove_chat_thread_member(
     State(state): State<AppState>,
-    ChatApi(version): ChatApi,
+    _: Preview2Api,
     user: AcsUser,
     AcsPath((thread_id, member_id)): AcsPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    require_version(version)?;
-    require_participant(&state, &thread_id, &user).await?;
-    user.scope.require_participant_admin()?;
-    crate::identifier::classify_user_id(&member_id, &state.config.resource_id)?;
     state
-        .store
-        .remove_participant(
-            &thread_id,
-            &member_id,
-            &user.raw_id,
-            state.clock.now_micros(),
-        )
+        .chat
+        .remove_participant(&user, &thread_id, Ok(member_id))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -687,15 +566,13 @@ async fn remove_chat_thread_member(
 /// member.
 async fn list_chat_read_receipts(
     State(state): State<AppState>,
-    ChatApi(version): ChatApi,
+    _: Preview2Api,
     user: AcsUser,
     AcsPath(thread_id): AcsPath<String>,
 ) -> ApiResult<Response> {
-    require_version(version)?;
-    require_participant(&state, &thread_id, &user).await?;
     let (rows, _) = state
-        .store
-        .list_read_receipts_page(&thread_id, 0, MAX_PARTICIPANTS as u32)
+        .chat
+        .list_read_receipts(&user, &thread_id, 0, MAX_PARTICIPANTS as u32)
         .await?;
     let value = rows
         .iter()
@@ -707,24 +584,14 @@ async fn list_chat_read_receipts(
 /// ChatThread_SendChatReadReceipt (preview2): 201, empty.
 async fn send_chat_read_receipt(
     State(state): State<AppState>,
-    ChatApi(version): ChatApi,
+    _: Preview2Api,
     user: AcsUser,
     AcsPath(thread_id): AcsPath<String>,
     AcsJson(request): AcsJson<SendReadReceiptRequest>,
 ) -> ApiResult<StatusCode> {
-    require_version(version)?;
-    let raw = request
-        .chat_message_id
-        .ok_or_else(|| ApiError::bad_request("The chatMessageId field is required."))?;
-    let message = visible_message(&state, &thread_id, &user, &raw).await?;
     state
-        .store
-        .upsert_read_receipt(
-            &thread_id,
-            &user.raw_id,
-            message.id,
-            state.clock.now_micros(),
-        )
+        .chat
+        .send_read_receipt(&user, &thread_id, request.chat_message_id)
         .await?;
     Ok(StatusCode::CREATED)
 }
@@ -732,11 +599,10 @@ async fn send_chat_read_receipt(
 /// ChatThread_SendTypingNotification (preview2): no body → 200.
 async fn send_typing_notification(
     State(state): State<AppState>,
-    ChatApi(version): ChatApi,
+    _: Preview2Api,
     user: AcsUser,
     AcsPath(thread_id): AcsPath<String>,
 ) -> ApiResult<StatusCode> {
-    require_version(version)?;
-    require_participant(&state, &thread_id, &user).await?;
+    state.chat.send_typing(&user, &thread_id).await?;
     Ok(StatusCode::OK)
 }

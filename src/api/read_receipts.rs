@@ -1,4 +1,5 @@
-//! Read receipts (send, list) and typing notifications.
+//! Read receipts (send, list) and typing notifications. Wire DTOs → `chat` operations →
+//! rendering.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -7,11 +8,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::extract::{AcsJson, AcsPath, BaseUrl, ChatApi, OptionalJson, PageQuery};
-use super::{page_response, render, require_participant, skip_next_link};
-use crate::app::AppState;
+use super::{page_response, render, skip_next_link};
 use crate::auth::AcsUser;
-use crate::error::{ApiError, ApiResult};
-use crate::identifier::parse_message_id;
+use crate::error::ApiResult;
+use crate::state::AppState;
 
 /// `SendReadReceiptRequest`.
 #[derive(Debug, Deserialize)]
@@ -24,6 +24,10 @@ pub struct SendReadReceiptRequest {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SendTypingNotificationRequest {
+    #[expect(
+        dead_code,
+        reason = "parsed so a malformed body is a 400 as with the service; the typing event will carry it"
+    )]
     pub sender_display_name: Option<String>,
 }
 
@@ -37,24 +41,9 @@ pub async fn send_chat_read_receipt(
     AcsPath(thread_id): AcsPath<String>,
     AcsJson(request): AcsJson<SendReadReceiptRequest>,
 ) -> ApiResult<StatusCode> {
-    let (_, me) = require_participant(&state, &thread_id, &user).await?;
-    let raw = request
-        .chat_message_id
-        .ok_or_else(|| ApiError::bad_request("The chatMessageId field is required."))?;
-    let id = parse_message_id(&raw)?;
-    let visible = state
-        .store
-        .get_message(&thread_id, id)
-        .await?
-        .is_some_and(|m| m.created_at >= me.share_history_time);
-    if !visible {
-        return Err(ApiError::NotFound(
-            "The specified message id was not found.".to_owned(),
-        ));
-    }
     state
-        .store
-        .upsert_read_receipt(&thread_id, &user.raw_id, id, state.clock.now_micros())
+        .chat
+        .send_read_receipt(&user, &thread_id, request.chat_message_id)
         .await?;
     Ok(StatusCode::OK)
 }
@@ -68,10 +57,9 @@ pub async fn list_chat_read_receipts(
     AcsPath(thread_id): AcsPath<String>,
     page: PageQuery,
 ) -> ApiResult<Response> {
-    require_participant(&state, &thread_id, &user).await?;
     let (rows, more) = state
-        .store
-        .list_read_receipts_page(&thread_id, page.skip, page.max_page_size)
+        .chat
+        .list_read_receipts(&user, &thread_id, page.skip, page.max_page_size)
         .await?;
     let value: Vec<Value> = rows.iter().map(render::read_receipt).collect();
     let next = more.then(|| {
@@ -87,8 +75,7 @@ pub async fn list_chat_read_receipts(
 
 /// ChatThread_SendTypingNotification: POST /chat/threads/{chatThreadId}/typing
 ///
-/// 200 with an empty body. Typing events reach other clients only through real-time
-/// notifications, which the emulator does not push yet, so nothing is stored.
+/// 200 with an empty body.
 pub async fn send_typing_notification(
     State(state): State<AppState>,
     ChatApi(_): ChatApi,
@@ -96,6 +83,6 @@ pub async fn send_typing_notification(
     AcsPath(thread_id): AcsPath<String>,
     OptionalJson(_request): OptionalJson<SendTypingNotificationRequest>,
 ) -> ApiResult<StatusCode> {
-    require_participant(&state, &thread_id, &user).await?;
+    state.chat.send_typing(&user, &thread_id).await?;
     Ok(StatusCode::OK)
 }

@@ -7,7 +7,8 @@ use serde_json::{Map, Value, json};
 use crate::clock::to_wire;
 use crate::identifier::{UserIdentifier, identifier_json};
 use crate::store::{
-    MessageRow, Metadata, ParticipantSnapshot, ReadReceiptRow, ThreadRow, metadata_from_text,
+    MessageKind, MessageRow, Metadata, ParticipantSnapshot, ReadReceiptRow, ThreadRow,
+    metadata_from_text,
 };
 use crate::versions::ChatVersion;
 
@@ -33,6 +34,8 @@ pub fn thread_properties(thread: &ThreadRow, version: &ChatVersion) -> Value {
             .retention_policy
             .as_deref()
             .and_then(|p| serde_json::from_str::<Value>(p).ok())
+            // 2024-03-15-preview has no `none` kind: there, a removed policy is no policy.
+            .filter(|p| version.retention_none || p["kind"] != "none")
         {
             out.insert("retentionPolicy".into(), policy);
         }
@@ -106,7 +109,7 @@ pub struct ChatMessage {
     sender_display_name: Option<String>,
     sequence_id: String,
     #[serde(rename = "type")]
-    kind: String,
+    kind: &'static str,
     version: String,
 }
 
@@ -163,8 +166,8 @@ pub fn message(m: &MessageRow, version: &ChatVersion, thread_url: &str) -> ChatM
         participants: None,
         topic: None,
     };
-    match m.kind.as_str() {
-        "text" | "html" => {
+    match m.kind {
+        MessageKind::Text | MessageKind::Html => {
             content.message = Some(stored.message.unwrap_or_default());
             if version.attachments {
                 // ACS messages without images carry an empty list (recorded 2024 responses:
@@ -188,10 +191,10 @@ pub fn message(m: &MessageRow, version: &ChatVersion, thread_url: &str) -> ChatM
                 );
             }
         }
-        "topicUpdated" => {
+        MessageKind::TopicUpdated => {
             content.topic = Some(stored.topic.unwrap_or_default());
         }
-        _ => {
+        MessageKind::ParticipantAdded | MessageKind::ParticipantRemoved => {
             content.participants = Some(
                 stored
                     .participants
@@ -224,7 +227,7 @@ pub fn message(m: &MessageRow, version: &ChatVersion, thread_url: &str) -> ChatM
             .as_ref()
             .map(|_| m.sender_display_name.clone().unwrap_or_default()),
         sequence_id: m.sequence_id.to_string(),
-        kind: m.kind.clone(),
+        kind: m.kind.as_str(),
         version: m.version.to_string(),
     }
 }
@@ -243,11 +246,11 @@ mod tests {
     use super::*;
     use crate::store::{MessageContent, StoredAttachment};
 
-    fn row(kind: &str, content: &MessageContent, sender: Option<&str>) -> MessageRow {
+    fn row(kind: MessageKind, content: &MessageContent, sender: Option<&str>) -> MessageRow {
         MessageRow {
             id: 1_700_000_000_123,
             sequence_id: 7,
-            kind: kind.to_owned(),
+            kind,
             sender_id: sender.map(str::to_owned),
             sender_display_name: None,
             content: serde_json::to_string(content).expect("content"),
@@ -263,7 +266,7 @@ mod tests {
     fn messages_render_as_the_wire_shape_with_sorted_keys() {
         let version = crate::versions::chat_version("2025-03-15").expect("served");
         let text = row(
-            "text",
+            MessageKind::Text,
             &MessageContent {
                 message: Some("hi".to_owned()),
                 attachments: vec![StoredAttachment {
@@ -305,7 +308,7 @@ mod tests {
         );
 
         let added = row(
-            "participantAdded",
+            MessageKind::ParticipantAdded,
             &MessageContent {
                 participants: Some(vec![ParticipantSnapshot {
                     id: "8:acs:r_v".to_owned(),

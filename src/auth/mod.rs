@@ -16,9 +16,11 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use sha2::Sha256;
 
-use crate::app::AppState;
+use crate::chat::{Caller, ChatScope};
 use crate::config::AuthMode;
 use crate::error::ApiError;
+use crate::request::{ClaimedIdentity, RawPathAndQuery};
+use crate::state::{AppState, MAX_STATE_BYTES};
 
 /// Largest identity request body read for signature checking.
 const MAX_SIGNED_BODY: usize = 64 * 1024;
@@ -50,47 +52,9 @@ impl Keys {
     }
 }
 
-/// What an ACS user token allows in chat (Identity spec, `CommunicationIdentityTokenScope`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChatScope {
-    /// `chat`: everything.
-    Full,
-    /// `chat.join`: no creating, deleting or updating threads.
-    Join,
-    /// `chat.join.limited`: as `chat.join`, and no adding or removing participants.
-    JoinLimited,
-}
-
-impl ChatScope {
-    /// Fails with 403 unless the scope may create, delete or update threads.
-    pub fn require_thread_admin(self) -> Result<(), ApiError> {
-        match self {
-            ChatScope::Full => Ok(()),
-            _ => Err(ApiError::Forbidden(
-                "The token's scope does not allow creating, deleting or updating chat threads."
-                    .to_owned(),
-            )),
-        }
-    }
-
-    /// Fails with 403 unless the scope may add or remove participants.
-    pub fn require_participant_admin(self) -> Result<(), ApiError> {
-        match self {
-            ChatScope::JoinLimited => Err(ApiError::Forbidden(
-                "The token's scope does not allow adding or removing participants.".to_owned(),
-            )),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// The ACS user a chat request acts for, from `Authorization: Bearer <token>`.
-#[derive(Debug, Clone)]
-pub struct AcsUser {
-    /// The identity id, `8:acs:…`.
-    pub raw_id: String,
-    pub scope: ChatScope,
-}
+/// The ACS user a chat request acts for, from `Authorization: Bearer <token>`: the chat
+/// layer's `Caller`, extracted (and verified) from the request.
+pub type AcsUser = Caller;
 
 impl FromRequestParts<AppState> for AcsUser {
     type Rejection = ApiError;
@@ -138,7 +102,7 @@ impl FromRequestParts<AppState> for AcsUser {
             ));
         };
         Ok(AcsUser {
-            raw_id: claims.raw_id(),
+            id: claims.raw_id(),
             scope,
         })
     }
@@ -161,18 +125,11 @@ pub fn claimed_identity(headers: &axum::http::HeaderMap) -> Option<String> {
         .map(|claims| claims.raw_id())
 }
 
-/// `claimed_identity` of a request, decoded once by the outermost layer (the access log) and
-/// left in the request's extensions for the layers inside it.
-#[derive(Debug, Clone)]
-pub struct ClaimedIdentity(pub Option<String>);
-
-impl ClaimedIdentity {
-    /// The one left on the request, or decoded now when no outer layer left one.
-    pub fn of(request: &axum::extract::Request) -> Option<String> {
-        match request.extensions().get::<ClaimedIdentity>() {
-            Some(ClaimedIdentity(identity)) => identity.clone(),
-            None => claimed_identity(request.headers()),
-        }
+/// The `ClaimedIdentity` an outer layer left on the request, or decoded now when none did.
+pub fn claimed_identity_of(request: &axum::extract::Request) -> Option<String> {
+    match request.extensions().get::<ClaimedIdentity>() {
+        Some(ClaimedIdentity(identity)) => identity.clone(),
+        None => claimed_identity(request.headers()),
     }
 }
 
@@ -257,7 +214,7 @@ pub async fn require_admin_key(
             ApiError::Unauthorized("Request is not authorized.".to_owned()).into_response()
         };
     }
-    match verified(&state, request, crate::app::MAX_STATE_BYTES).await {
+    match verified(&state, request, MAX_STATE_BYTES).await {
         Ok(request) => next.run(request).await,
         Err(error) => error.into_response(),
     }
@@ -275,7 +232,7 @@ async fn verified(state: &AppState, request: Request, limit: usize) -> Result<Re
         .map(str::to_owned)
         .or_else(|| parts.uri.authority().map(|a| a.to_string()))
         .unwrap_or_default();
-    let path_and_query = match parts.extensions.get::<crate::app::RawPathAndQuery>() {
+    let path_and_query = match parts.extensions.get::<RawPathAndQuery>() {
         Some(raw) => raw.0.as_str(),
         None => parts
             .uri

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::DbError;
+use super::{DbError, Error};
 
 /// How long a connection waits for a lock another process holds (the offline subcommands
 /// against a running emulator) before failing.
@@ -113,11 +113,17 @@ impl Database {
     }
 
     /// Runs `work` in the writer thread's next transaction; answers once that has committed.
-    /// An error from `work` undoes what it wrote, and only that.
-    pub(super) async fn write<R: Send + 'static>(
+    /// An error from `work` undoes what it wrote, and only that. The error type is the
+    /// caller's, so that a rule checked inside the write (the chat layer's, e.g. "the sender
+    /// is still a participant") refuses it and rolls back what it began, like a SQLite error.
+    pub(super) async fn write<R, E>(
         &self,
-        work: impl FnOnce(&Connection) -> Result<R, DbError> + Send + 'static,
-    ) -> Result<R, DbError> {
+        work: impl FnOnce(&Connection) -> Result<R, E> + Send + 'static,
+    ) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<Error> + Send + 'static,
+    {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = Call {
             work: Some(work),
@@ -126,8 +132,8 @@ impl Database {
         };
         self.jobs
             .send(Message::Write(Box::new(job)))
-            .map_err(|_| closed())?;
-        answer.await.unwrap_or_else(|_| Err(closed()))
+            .map_err(|_| fail(closed()))?;
+        answer.await.unwrap_or_else(|_| Err(fail(closed())))
     }
 
     /// Stops the checkpointer and the writer thread, which checkpoints what is left (clean
@@ -160,16 +166,17 @@ trait Job: Send {
     fn finish(self: Box<Self>, committed: Result<(), &DbError>);
 }
 
-struct Call<R, F> {
+struct Call<R, E, F> {
     work: Option<F>,
-    outcome: Option<Result<R, DbError>>,
-    reply: tokio::sync::oneshot::Sender<Result<R, DbError>>,
+    outcome: Option<Result<R, E>>,
+    reply: tokio::sync::oneshot::Sender<Result<R, E>>,
 }
 
-impl<R, F> Job for Call<R, F>
+impl<R, E, F> Job for Call<R, E, F>
 where
     R: Send + 'static,
-    F: FnOnce(&Connection) -> Result<R, DbError> + Send + 'static,
+    E: From<Error> + Send + 'static,
+    F: FnOnce(&Connection) -> Result<R, E> + Send + 'static,
 {
     fn run(&mut self, conn: &Connection) -> Result<(), DbError> {
         if let Some(work) = self.work.take() {
@@ -181,9 +188,9 @@ where
     fn finish(self: Box<Self>, committed: Result<(), &DbError>) {
         let outcome = match (committed, self.outcome) {
             (Ok(()), Some(outcome)) => outcome,
-            (Err(error), Some(Ok(_))) => Err(copy_error(error)),
+            (Err(error), Some(Ok(_))) => Err(fail(copy_error(error))),
             (_, Some(Err(error))) => Err(error),
-            (_, None) => Err(closed()),
+            (_, None) => Err(fail(closed())),
         };
         // The caller may have gone (a dropped request); its write stands, as on the service.
         let _ = self.reply.send(outcome);
@@ -191,21 +198,21 @@ where
 }
 
 /// Runs `work`, turning a panic into an error so the writer thread survives it.
-fn guarded<R>(
+fn guarded<R, E: From<Error>>(
     conn: &Connection,
-    work: impl FnOnce(&Connection) -> Result<R, DbError>,
-) -> Result<R, DbError> {
+    work: impl FnOnce(&Connection) -> Result<R, E>,
+) -> Result<R, E> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(conn)))
-        .unwrap_or_else(|_| Err(internal("a database task panicked")))
+        .unwrap_or_else(|_| Err(fail(internal("a database task panicked"))))
 }
 
 /// Runs `work` in a savepoint of the open transaction: kept if it succeeds, undone if not.
 /// The outer error means the savepoint itself failed, and the transaction can no longer be
 /// trusted to hold only what succeeded.
-fn in_savepoint<R>(
+fn in_savepoint<R, E: From<Error>>(
     conn: &Connection,
-    work: impl FnOnce(&Connection) -> Result<R, DbError>,
-) -> Result<Result<R, DbError>, DbError> {
+    work: impl FnOnce(&Connection) -> Result<R, E>,
+) -> Result<Result<R, E>, DbError> {
     conn.prepare_cached("SAVEPOINT request")?.execute([])?;
     let outcome = guarded(conn, work);
     if outcome.is_err() {
@@ -281,6 +288,11 @@ pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// The error of a call that cannot run: the database is closed (shutting down).
+/// A SQLite error as the caller's error type.
+fn fail<E: From<Error>>(error: DbError) -> E {
+    E::from(Error::from(error))
+}
+
 fn closed() -> DbError {
     internal("the database is closed")
 }
@@ -572,19 +584,19 @@ mod tests {
         let (release, held) = mpsc::channel::<()>();
         let mut blocker = Box::pin(db.write(move |_| {
             let _ = held.recv();
-            Ok(())
+            Ok::<_, Error>(())
         }));
         assert!((&mut blocker).now_or_never().is_none(), "queued, held");
         // Every third inserts and then fails.
         let mut writes: Vec<_> = (0..60)
             .map(|n| {
-                Box::pin(db.write(move |conn| {
+                Box::pin(db.write(move |conn| -> Result<_, Error> {
                     conn.execute(
                         "INSERT INTO identities (id, created_at) VALUES (?, 0)",
                         [format!("8:acs:r_{n}")],
                     )?;
                     if n % 3 == 0 {
-                        return Err(rusqlite::Error::QueryReturnedNoRows);
+                        return Err(Error::Vanished);
                     }
                     Ok(n)
                 }))
@@ -611,7 +623,7 @@ mod tests {
     async fn a_panicking_write_is_an_error_and_the_writer_goes_on() -> anyhow::Result<()> {
         let db = Database::in_memory()?;
         let panicked = db
-            .write(|conn| -> Result<(), DbError> {
+            .write(|conn| -> Result<(), Error> {
                 conn.execute(
                     "INSERT INTO identities (id, created_at) VALUES ('8:acs:r_a', 0)",
                     [],
@@ -621,10 +633,10 @@ mod tests {
             .await;
         assert!(panicked.is_err());
         db.write(|conn| {
-            conn.execute(
+            Ok::<_, Error>(conn.execute(
                 "INSERT INTO identities (id, created_at) VALUES ('8:acs:r_b', 0)",
                 [],
-            )
+            )?)
         })
         .await?;
         assert_eq!(
@@ -640,7 +652,9 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let db = Database::open(&dir.path().join("t.db"))?;
         db.close();
-        let late = db.write(|conn| conn.execute("SELECT 1", [])).await;
+        let late = db
+            .write(|conn| Ok::<_, Error>(conn.execute("SELECT 1", [])?))
+            .await;
         assert!(late.is_err());
         Ok(())
     }
@@ -662,14 +676,14 @@ mod tests {
                 tokio::spawn(async move {
                     for n in 0..1200 {
                         db.write(move |conn| {
-                            conn.execute(
+                            Ok::<_, Error>(conn.execute(
                                 "INSERT INTO identities (id, created_at) VALUES (?, 0)",
                                 [format!("{w}_{n}_{}", "x".repeat(10_000))],
-                            )
+                            )?)
                         })
                         .await?;
                     }
-                    Ok::<_, DbError>(())
+                    Ok::<_, Error>(())
                 })
             })
             .collect();

@@ -15,11 +15,18 @@ pub struct IdempotencyKey {
     pub request_hash: String,
 }
 
-/// The stored first response body for this key, if any.
-pub(super) fn lookup(conn: &Connection, key: &IdempotencyKey) -> Result<Option<String>, DbError> {
-    conn.prepare_cached("SELECT body FROM idempotency WHERE caller_id = ? AND request_id = ?")?
-        .query_row([&key.caller_id, &key.request_id], |row| row.get(0))
-        .optional()
+/// The thread and the stored first response body for this key, if any.
+pub(super) fn lookup(
+    conn: &Connection,
+    key: &IdempotencyKey,
+) -> Result<Option<(String, String)>, DbError> {
+    conn.prepare_cached(
+        "SELECT thread_id, body FROM idempotency WHERE caller_id = ? AND request_id = ?",
+    )?
+    .query_row([&key.caller_id, &key.request_id], |row| {
+        Ok((row.get(0)?, row.get(1)?))
+    })
+    .optional()
 }
 
 /// Stores the first response for this key.

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{DbError, Store};
+use super::{Error, Store, View};
 
 /// Most identities the cache holds before it starts over.
 const CACHE_CAPACITY: usize = 10_000;
@@ -89,9 +89,25 @@ impl IdentityRow {
     }
 }
 
+impl View<'_> {
+    /// The identity with this id, deleted or not, as this connection sees it (no cache: for
+    /// checks inside a write).
+    pub fn identity(&self, id: &str) -> Result<Option<IdentityRow>, Error> {
+        Ok(self
+            .conn
+            .prepare_cached(concat!(
+                "SELECT ",
+                identity_columns!(),
+                " FROM identities WHERE id = ?"
+            ))?
+            .query_row([id], IdentityRow::from_row)
+            .optional()?)
+    }
+}
+
 impl Store {
     /// Creates an identity.
-    pub async fn insert_identity(&self, id: &str, now: i64) -> Result<(), DbError> {
+    pub async fn insert_identity(&self, id: &str, now: i64) -> Result<(), Error> {
         let id = id.to_owned();
         self.db
             .write(move |tx| {
@@ -110,11 +126,11 @@ impl Store {
         id: &str,
         custom_id: &str,
         now: i64,
-    ) -> Result<(String, bool), DbError> {
+    ) -> Result<(String, bool), Error> {
         let (id, custom_id) = (id.to_owned(), custom_id.to_owned());
         let outcome = self
             .db
-            .write(move |tx| {
+            .write(move |tx| -> Result<_, Error> {
                 let existing: Option<String> = tx
                     .prepare_cached(
                         "SELECT id FROM identities WHERE custom_id = ? AND deleted_at IS NULL",
@@ -142,20 +158,12 @@ impl Store {
     }
 
     /// The identity with this id, deleted or not.
-    pub async fn get_identity(&self, id: &str) -> Result<Option<IdentityRow>, DbError> {
+    pub async fn get_identity(&self, id: &str) -> Result<Option<IdentityRow>, Error> {
         if let Some(row) = self.identities.get(id) {
             return Ok(Some(row));
         }
         let generation = self.identities.generation.load(Ordering::SeqCst);
-        let row = self.db.read(|conn| {
-            conn.prepare_cached(concat!(
-                "SELECT ",
-                identity_columns!(),
-                " FROM identities WHERE id = ?"
-            ))?
-            .query_row([id], IdentityRow::from_row)
-            .optional()
-        })?;
+        let row = self.read(|view| view.identity(id))?;
         if let Some(row) = &row {
             self.identities.insert_if_current(generation, row.clone());
         }
@@ -163,18 +171,20 @@ impl Store {
     }
 
     /// Runs one identity UPDATE and forgets the cached row; true if a row changed.
-    async fn update_identity(&self, id: &str, sql: &'static str, at: i64) -> Result<bool, DbError> {
+    async fn update_identity(&self, id: &str, sql: &'static str, at: i64) -> Result<bool, Error> {
         let owned_id = id.to_owned();
         let changed = self
             .db
-            .write(move |tx| tx.prepare_cached(sql)?.execute(params![at, owned_id]))
+            .write(move |tx| {
+                Ok::<_, Error>(tx.prepare_cached(sql)?.execute(params![at, owned_id])?)
+            })
             .await;
         self.identities.invalidate(id);
         Ok(changed? == 1)
     }
 
     /// Notes that a token was issued at `at`; false if the identity is unknown or deleted.
-    pub async fn record_token_issued(&self, id: &str, at: i64) -> Result<bool, DbError> {
+    pub async fn record_token_issued(&self, id: &str, at: i64) -> Result<bool, Error> {
         self.update_identity(
             id,
             "UPDATE identities SET last_token_issued_at = ?1 WHERE id = ?2 AND deleted_at IS NULL",
@@ -184,7 +194,7 @@ impl Store {
     }
 
     /// Refuses every token issued until `now`; false if the identity is unknown or deleted.
-    pub async fn revoke_tokens(&self, id: &str, now: i64) -> Result<bool, DbError> {
+    pub async fn revoke_tokens(&self, id: &str, now: i64) -> Result<bool, Error> {
         self.update_identity(
             id,
             "UPDATE identities SET tokens_revoked_at = MAX(tokens_revoked_at, ?1)
@@ -196,7 +206,7 @@ impl Store {
 
     /// Marks the identity deleted (its tokens are refused from now on); false if unknown.
     /// Deleting twice succeeds twice.
-    pub async fn delete_identity(&self, id: &str, now: i64) -> Result<bool, DbError> {
+    pub async fn delete_identity(&self, id: &str, now: i64) -> Result<bool, Error> {
         self.update_identity(
             id,
             "UPDATE identities SET deleted_at = COALESCE(deleted_at, ?1),

@@ -2,7 +2,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{DbError, Store};
+use super::{Error, Tx, View};
 
 /// One stored image.
 #[derive(Debug, Clone)]
@@ -27,51 +27,45 @@ impl ImageRow {
     }
 }
 
-impl Store {
-    /// Stores an uploaded image.
-    pub async fn insert_image(&self, thread_id: &str, image: ImageRow) -> Result<(), DbError> {
-        let thread_id = thread_id.to_owned();
-        self.db
-            .write(move |tx| {
-                tx.prepare_cached(
-                    "INSERT INTO images (thread_id, id, name, content_type, data, created_at)
-                     VALUES (?, ?, ?, ?, ?, ?)",
-                )?
-                .execute(params![
-                    thread_id,
-                    image.id,
-                    image.name,
-                    image.content_type,
-                    image.data,
-                    image.created_at
-                ])?;
-                Ok(())
-            })
-            .await
-    }
-
+impl View<'_> {
     /// An image of a thread.
-    pub async fn get_image(&self, thread_id: &str, id: &str) -> Result<Option<ImageRow>, DbError> {
-        self.db.read(|conn| {
-            conn.prepare_cached(
+    pub fn image(&self, thread_id: &str, id: &str) -> Result<Option<ImageRow>, Error> {
+        Ok(self
+            .conn
+            .prepare_cached(
                 "SELECT id, name, content_type, data, created_at FROM images
-                     WHERE thread_id = ? AND id = ?",
+                 WHERE thread_id = ? AND id = ?",
             )?
             .query_row([thread_id, id], ImageRow::from_row)
-            .optional()
-        })
+            .optional()?)
+    }
+}
+
+impl Tx<'_> {
+    /// Stores an uploaded image.
+    pub fn insert_image(&self, thread_id: &str, image: &ImageRow) -> Result<(), Error> {
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO images (thread_id, id, name, content_type, data, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )?
+            .execute(params![
+                thread_id,
+                image.id,
+                image.name,
+                image.content_type,
+                image.data,
+                image.created_at
+            ])?;
+        Ok(())
     }
 
-    /// Deletes an image; false if there was none.
-    pub async fn delete_image(&self, thread_id: &str, id: &str) -> Result<bool, DbError> {
-        let (thread_id, id) = (thread_id.to_owned(), id.to_owned());
-        self.db
-            .write(move |tx| {
-                let deleted = tx
-                    .prepare_cached("DELETE FROM images WHERE thread_id = ? AND id = ?")?
-                    .execute([thread_id, id])?;
-                Ok(deleted == 1)
-            })
-            .await
+    /// Deletes an image; false if the thread has no such image.
+    pub fn delete_image(&self, thread_id: &str, id: &str) -> Result<bool, Error> {
+        Ok(self
+            .conn()
+            .prepare_cached("DELETE FROM images WHERE thread_id = ? AND id = ?")?
+            .execute([thread_id, id])?
+            == 1)
     }
 }

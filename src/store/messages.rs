@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
-use super::{DbError, Metadata, Store, merge_metadata, metadata_to_text};
+use super::{DbError, Error, Metadata, Tx, View, metadata_to_text};
 
 /// A participant as recorded inside a `participantAdded`/`participantRemoved` system message.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -51,11 +51,68 @@ pub struct MessageContent {
     pub priority: Option<String>,
 }
 
+/// What a message is: a user's text or html, or one of the service's system messages. Stored
+/// (and sent in `type`) as the service spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    Text,
+    Html,
+    TopicUpdated,
+    ParticipantAdded,
+    ParticipantRemoved,
+}
+
+impl MessageKind {
+    /// Every kind, in the order of the spec's `ChatMessageType`.
+    pub const ALL: [MessageKind; 5] = [
+        MessageKind::Text,
+        MessageKind::Html,
+        MessageKind::TopicUpdated,
+        MessageKind::ParticipantAdded,
+        MessageKind::ParticipantRemoved,
+    ];
+
+    /// The service's name (`ChatMessageType`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Text => "text",
+            MessageKind::Html => "html",
+            MessageKind::TopicUpdated => "topicUpdated",
+            MessageKind::ParticipantAdded => "participantAdded",
+            MessageKind::ParticipantRemoved => "participantRemoved",
+        }
+    }
+
+    /// The kind the service calls `name`, exactly.
+    pub fn from_name(name: &str) -> Option<Self> {
+        MessageKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// Whether users send this kind (the others are system messages).
+    pub fn is_user_message(self) -> bool {
+        matches!(self, MessageKind::Text | MessageKind::Html)
+    }
+}
+
+impl rusqlite::types::ToSql for MessageKind {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl rusqlite::types::FromSql for MessageKind {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let name = value.as_str()?;
+        MessageKind::from_name(name).ok_or_else(|| {
+            rusqlite::types::FromSqlError::Other(format!("unknown message type {name}").into())
+        })
+    }
+}
+
 /// A message to append.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
-    /// `text`, `html`, `topicUpdated`, `participantAdded` or `participantRemoved`.
-    pub kind: &'static str,
+    pub kind: MessageKind,
     pub sender_id: Option<String>,
     pub sender_display_name: Option<String>,
     pub content: MessageContent,
@@ -67,7 +124,7 @@ pub struct NewMessage {
 pub struct MessageRow {
     pub id: i64,
     pub sequence_id: i64,
-    pub kind: String,
+    pub kind: MessageKind,
     pub sender_id: Option<String>,
     pub sender_display_name: Option<String>,
     pub content: String,
@@ -76,6 +133,26 @@ pub struct MessageRow {
     pub version: i64,
     pub edited_at: Option<i64>,
     pub deleted_at: Option<i64>,
+}
+
+impl NewMessage {
+    /// A system message: no sender, no metadata.
+    pub fn system(kind: MessageKind, content: MessageContent) -> Self {
+        NewMessage {
+            kind,
+            sender_id: None,
+            sender_display_name: None,
+            content,
+            metadata: Metadata::new(),
+        }
+    }
+}
+
+impl MessageContent {
+    /// The `content` column's JSON.
+    pub(super) fn to_text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned())
+    }
 }
 
 impl MessageRow {
@@ -139,7 +216,7 @@ pub(super) fn append_message(
         .query_row(params![now / 1000, now, thread_id], |row| {
             Ok((row.get(0)?, row.get(1)?))
         })?;
-    let content = serde_json::to_string(&message.content).unwrap_or_else(|_| "{}".to_owned());
+    let content = message.content.to_text();
     conn.prepare_cached(
         "INSERT INTO messages (thread_id, id, sequence_id, type, sender_id, sender_display_name,
                                content, metadata, created_at, version)
@@ -168,61 +245,44 @@ pub(super) const LIST_MESSAGES: &str = concat!(
          ORDER BY sequence_id DESC LIMIT ?4"
 );
 
-impl Store {
-    /// Appends a user message to a thread; returns its id.
-    pub async fn send_message(
-        &self,
-        thread_id: &str,
-        message: NewMessage,
-        now: i64,
-    ) -> Result<i64, DbError> {
-        let thread_id = thread_id.to_owned();
-        self.db
-            .write(move |tx| append_message(tx, &thread_id, &message, now))
-            .await
-    }
-
-    /// One message of a thread.
-    pub async fn get_message(
-        &self,
-        thread_id: &str,
-        id: i64,
-    ) -> Result<Option<MessageRow>, DbError> {
-        self.db.read(|conn| {
-            conn.prepare_cached(concat!(
+impl View<'_> {
+    /// One message of a thread, deleted or not.
+    pub fn message(&self, thread_id: &str, id: i64) -> Result<Option<MessageRow>, Error> {
+        Ok(self
+            .conn
+            .prepare_cached(concat!(
                 "SELECT ",
                 message_columns!(),
                 " FROM messages WHERE thread_id = ? AND id = ?"
             ))?
             .query_row(params![thread_id, id], MessageRow::from_row)
-            .optional()
-        })
+            .optional()?)
     }
 
     /// A page of messages, newest first: those created at or after both `visible_from` (the
     /// reader's history share time) and `start_time`, below `before_sequence` when continuing.
-    pub async fn list_messages_page(
+    pub fn messages_page(
         &self,
         thread_id: &str,
         visible_from: i64,
         start_time: Option<i64>,
         before_sequence: Option<i64>,
         limit: u32,
-    ) -> Result<MessagesPage, DbError> {
+    ) -> Result<MessagesPage, Error> {
         let from = visible_from.max(start_time.unwrap_or(i64::MIN));
-        let mut messages = self.db.read(|conn| {
-            conn.prepare_cached(LIST_MESSAGES)?
-                .query_map(
-                    params![
-                        thread_id,
-                        from,
-                        before_sequence.unwrap_or(i64::MAX),
-                        i64::from(limit) + 1
-                    ],
-                    MessageRow::from_row,
-                )?
-                .collect::<Result<Vec<_>, _>>()
-        })?;
+        let mut messages = self
+            .conn
+            .prepare_cached(LIST_MESSAGES)?
+            .query_map(
+                params![
+                    thread_id,
+                    from,
+                    before_sequence.unwrap_or(i64::MAX),
+                    i64::from(limit) + 1
+                ],
+                MessageRow::from_row,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
         let next_before_sequence = if messages.len() > limit as usize {
             messages.truncate(limit as usize);
             messages.last().map(|m| m.sequence_id)
@@ -234,82 +294,65 @@ impl Store {
             next_before_sequence,
         })
     }
+}
 
-    /// Edits a message's content and merges its metadata; sets `editedOn` and a new version.
-    pub async fn update_message(
+/// A change of a message's content, already merged and checked by the chat layer.
+#[derive(Debug, Clone, Default)]
+pub struct MessageEdit {
+    /// The new content (text and attachments), when it changes.
+    pub content: Option<MessageContent>,
+    /// The whole new metadata map (the merge patch applied).
+    pub metadata: Option<Metadata>,
+}
+
+impl Tx<'_> {
+    /// Appends a message to a thread; returns its id.
+    pub fn append_message(
         &self,
         thread_id: &str,
-        id: i64,
-        content: Option<&str>,
-        attachments: Option<&[StoredAttachment]>,
-        metadata_patch: &std::collections::BTreeMap<String, Option<String>>,
+        message: &NewMessage,
         now: i64,
-    ) -> Result<bool, DbError> {
-        let thread_id = thread_id.to_owned();
-        let content = content.map(str::to_owned);
-        let attachments = attachments.map(<[StoredAttachment]>::to_vec);
-        let metadata_patch = metadata_patch.clone();
-        self.db
-            .write(move |tx| {
-                let Some((stored_content, stored_metadata, stored_version)) = tx
-                    .prepare_cached(
-                        "SELECT content, metadata, version FROM messages
-                         WHERE thread_id = ? AND id = ? AND deleted_at IS NULL",
-                    )?
-                    .query_row(params![thread_id, id], |row| {
-                        Ok((
-                            row.get::<_, String>(0)?,
-                            row.get::<_, String>(1)?,
-                            row.get::<_, i64>(2)?,
-                        ))
-                    })
-                    .optional()?
-                else {
-                    return Ok(false);
-                };
-                let mut stored: MessageContent =
-                    serde_json::from_str(&stored_content).unwrap_or_default();
-                if let Some(text) = content {
-                    stored.message = Some(text);
-                }
-                if let Some(attachments) = attachments {
-                    stored.attachments = attachments;
-                }
-                let mut metadata = super::metadata_from_text(&stored_metadata);
-                merge_metadata(&mut metadata, &metadata_patch);
-                // The version is the edit time in milliseconds, kept strictly increasing.
-                let version = (now / 1000).max(stored_version + 1);
-                tx.prepare_cached(
-                    "UPDATE messages SET content = ?, metadata = ?, edited_at = ?, version = ?
-                     WHERE thread_id = ? AND id = ?",
-                )?
-                .execute(params![
-                    serde_json::to_string(&stored).unwrap_or_else(|_| "{}".to_owned()),
-                    metadata_to_text(&metadata),
-                    now,
-                    version,
-                    thread_id,
-                    id,
-                ])?;
-                Ok(true)
-            })
-            .await
+    ) -> Result<i64, Error> {
+        Ok(append_message(self.conn(), thread_id, message, now)?)
+    }
+
+    /// Edits a message: sets `editedOn` and a new version. The version is the edit time in
+    /// milliseconds, kept strictly increasing.
+    pub fn edit_message(
+        &self,
+        thread_id: &str,
+        message: &MessageRow,
+        edit: &MessageEdit,
+        now: i64,
+    ) -> Result<(), Error> {
+        let version = (now / 1000).max(message.version + 1);
+        self.conn()
+            .prepare_cached(
+                "UPDATE messages SET content = COALESCE(?, content), metadata = COALESCE(?, metadata),
+                                     edited_at = ?, version = ?
+                 WHERE thread_id = ? AND id = ?",
+            )?
+            .execute(params![
+                edit.content.as_ref().map(MessageContent::to_text),
+                edit.metadata.as_ref().map(metadata_to_text),
+                now,
+                version,
+                thread_id,
+                message.id,
+            ])?;
+        Ok(())
     }
 
     /// Soft-deletes a message: it stays, with `deletedOn` set and its content emptied.
     /// Deleting an already deleted message changes nothing.
-    pub async fn delete_message(&self, thread_id: &str, id: i64, now: i64) -> Result<(), DbError> {
-        let thread_id = thread_id.to_owned();
-        self.db
-            .write(move |tx| {
-                tx.prepare_cached(
-                    "UPDATE messages SET deleted_at = ?1, content = '{\"message\":\"\"}', metadata = '{}',
-                                         version = MAX(version + 1, ?1 / 1000)
-                     WHERE thread_id = ?2 AND id = ?3 AND deleted_at IS NULL",
-                )?
-                .execute(params![now, thread_id, id])?;
-                Ok(())
-            })
-            .await
+    pub fn delete_message(&self, thread_id: &str, id: i64, now: i64) -> Result<(), Error> {
+        self.conn()
+            .prepare_cached(
+                "UPDATE messages SET deleted_at = ?1, content = '{\"message\":\"\"}', metadata = '{}',
+                                     version = MAX(version + 1, ?1 / 1000)
+                 WHERE thread_id = ?2 AND id = ?3 AND deleted_at IS NULL",
+            )?
+            .execute(params![now, thread_id, id])?;
+        Ok(())
     }
 }

@@ -1,7 +1,12 @@
 //! All SQL of the emulator. `Store` owns the SQLite connections; one file per table group.
-//! Functions take plain values and return rows or outcomes; they know nothing of HTTP or
-//! api-versions. Every write runs in one `BEGIN IMMEDIATE` transaction, so a request changes
-//! all it should or nothing.
+//! Functions take plain values and return rows or outcomes; they know nothing of HTTP,
+//! api-versions or chat rules. Every write runs in one `BEGIN IMMEDIATE` transaction, so a
+//! request changes all it should or nothing.
+//!
+//! The chat layer (`src/chat/`) composes its operations from the typed reads of `View` and
+//! the writes of `Tx`, inside `Store::read` and `Store::write` closures: a rule that guards a
+//! write (the caller is still a participant, the thread still exists, a limit) is checked in
+//! the same transaction as the write, and an `Err` from the closure undoes all of it.
 //!
 //! Why rusqlite and not sqlx (the design's first choice): sqlx runs each SQLite connection on
 //! its own thread and hands every statement and every row across a channel. Measured with the
@@ -10,6 +15,7 @@
 //! with cached prepared statements: a read is a few microseconds, with no hand-off at all.
 
 mod connection;
+mod error;
 mod idempotency;
 mod identities;
 mod images;
@@ -24,24 +30,53 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use rusqlite::Connection;
+
+pub use error::Error;
 pub use idempotency::IdempotencyKey;
 pub use identities::IdentityRow;
 pub use images::ImageRow;
 pub use messages::{
-    MessageContent, MessageRow, MessagesPage, NewMessage, ParticipantSnapshot, StoredAttachment,
+    MessageContent, MessageEdit, MessageKind, MessageRow, MessagesPage, NewMessage,
+    ParticipantSnapshot, StoredAttachment,
 };
-pub use participants::{AddOutcome, NewParticipant, ParticipantRow};
+pub use participants::{NewParticipant, ParticipantRow};
 pub use receipts::ReadReceiptRow;
 pub use state::{
-    IdentityState, ImageState, MessageState, ParticipantState, ReadReceiptState,
-    RepeatabilityState, STATE_FORMAT, StateDocument, ThreadState,
+    IdentityState, MessageState, ParticipantState, STATE_FORMAT, StateDocument, ThreadState,
 };
-pub use threads::{CreateOutcome, NewThread, ThreadAccess, ThreadRow, ThreadUpdate};
+pub use threads::{NewThread, ThreadRow, ThreadUpdate};
 
-/// What every store function fails with: a SQLite error. `QueryReturnedNoRows` and foreign-key
-/// violations mean a row vanished under a concurrent delete or reset (the HTTP layer answers
-/// 404 for them).
-pub type DbError = rusqlite::Error;
+/// What the SQL inside the store fails with; callers see `Error`.
+type DbError = rusqlite::Error;
+
+/// A reader's view of the database, for the chat layer's closures: typed queries, no SQL
+/// outside the store. Statements in one closure may see different commits (use a write for
+/// checks that must hold when something is written).
+#[derive(Clone, Copy)]
+pub struct View<'c> {
+    conn: &'c Connection,
+}
+
+/// The writer's transaction, for the chat layer's closures: the reads of `View` (they see
+/// what this transaction wrote so far) and the writes.
+pub struct Tx<'c> {
+    view: View<'c>,
+}
+
+impl<'c> std::ops::Deref for Tx<'c> {
+    type Target = View<'c>;
+
+    fn deref(&self) -> &View<'c> {
+        &self.view
+    }
+}
+
+impl<'c> Tx<'c> {
+    fn conn(&self) -> &'c Connection {
+        self.view.conn
+    }
+}
 
 /// Metadata maps (`map<string,string>` on the wire), kept sorted so exports are stable.
 pub type Metadata = BTreeMap<String, String>;
@@ -78,9 +113,39 @@ impl Store {
     }
 
     /// A trivial query, for health checks.
-    pub async fn ping(&self) -> Result<(), DbError> {
+    pub async fn ping(&self) -> Result<(), Error> {
+        Ok(self
+            .db
+            .read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))?)
+    }
+
+    /// Runs `work` on a reader connection, on this thread (reads take microseconds).
+    pub(crate) fn read<R, E: From<Error>>(
+        &self,
+        work: impl FnOnce(View<'_>) -> Result<R, E>,
+    ) -> Result<R, E> {
         self.db
-            .read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
+            .read(|conn| Ok(work(View { conn })))
+            .map_err(|e| E::from(Error::from(e)))?
+    }
+
+    /// Runs `work` in the writer's next transaction and answers after its COMMIT. An `Err`
+    /// from `work`, a rule's refusal included, undoes everything `work` wrote.
+    pub(crate) async fn write<R, E>(
+        &self,
+        work: impl FnOnce(&Tx<'_>) -> Result<R, E> + Send + 'static,
+    ) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<Error> + Send + 'static,
+    {
+        self.db
+            .write(move |conn| {
+                work(&Tx {
+                    view: View { conn },
+                })
+            })
+            .await
     }
 }
 
@@ -92,20 +157,6 @@ pub(crate) fn metadata_to_text(metadata: &Metadata) -> String {
 /// Reads a metadata TEXT column; a damaged value reads as empty rather than failing the request.
 pub fn metadata_from_text(text: &str) -> Metadata {
     serde_json::from_str(text).unwrap_or_default()
-}
-
-/// Applies a JSON merge patch (RFC 7396) of string values: `null` removes a key.
-pub fn merge_metadata(current: &mut Metadata, patch: &BTreeMap<String, Option<String>>) {
-    for (key, value) in patch {
-        match value {
-            Some(v) => {
-                current.insert(key.clone(), v.clone());
-            }
-            None => {
-                current.remove(key);
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -137,19 +188,24 @@ mod tests {
             retention_policy: None,
             participants: vec![NewParticipant::bare("8:acs:r_v")],
         };
-        store.create_thread(&new_thread, None, "{}", 1).await?;
-        store.upsert_read_receipt(thread, user, 1, 2).await?;
+        store
+            .write(move |tx| {
+                tx.create_thread(&new_thread, 1)?;
+                tx.upsert_read_receipt(thread, user, 1, 2)
+            })
+            .await?;
         // Different page sizes and offsets, as different clients ask for them.
         for (limit, skip) in [(1, 0), (2, 1), (50, 0), (1, 1)] {
-            store
-                .list_messages_page(thread, 0, None, None, limit)
-                .await?;
-            store.list_participants_page(thread, skip, limit).await?;
-            store.list_read_receipts_page(thread, skip, limit).await?;
-            store.list_threads_page(user, None, None, limit).await?;
-            // Callers and non-callers, as every chat request checks.
-            store.thread_access(thread, user, false).await?;
-            store.thread_access(thread, "8:acs:r_w", limit > 1).await?;
+            store.read(|view| -> Result<(), Error> {
+                view.messages_page(thread, 0, None, None, limit)?;
+                view.participants_page(thread, skip, limit)?;
+                view.read_receipts_page(thread, skip, limit)?;
+                view.threads_page(user, None, None, limit)?;
+                // Callers and non-callers, as every chat request checks.
+                view.thread_and_participant(thread, user)?;
+                view.thread_and_participant(thread, "8:acs:r_w")?;
+                Ok(())
+            })?;
         }
         for sql in [
             messages::LIST_MESSAGES,

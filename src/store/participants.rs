@@ -3,8 +3,10 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::messages::{MessageContent, NewMessage, ParticipantSnapshot, append_message};
-use super::{DbError, Metadata, Store, metadata_to_text};
+use super::messages::{
+    MessageContent, MessageKind, NewMessage, ParticipantSnapshot, append_message,
+};
+use super::{DbError, Error, Metadata, Tx, View, metadata_to_text};
 
 /// A participant to add.
 #[derive(Debug, Clone)]
@@ -77,15 +79,6 @@ impl From<&ParticipantRow> for ParticipantSnapshot {
     }
 }
 
-/// Result of adding participants.
-#[derive(Debug, PartialEq, Eq)]
-pub enum AddOutcome {
-    /// Added (those already present were left unchanged).
-    Added,
-    /// The thread would exceed its participant limit; nothing was added.
-    TooMany { limit: usize },
-}
-
 /// Inserts one participant inside the caller's transaction, at the end of the joining order.
 pub(super) fn insert_participant(
     conn: &Connection,
@@ -118,140 +111,99 @@ pub(super) const LIST_PARTICIPANTS: &str =
     "SELECT user_id, display_name, share_history_time, metadata
      FROM participants WHERE thread_id = ? ORDER BY position LIMIT ? OFFSET ?";
 
-impl Store {
-    /// The participant `user_id` of a thread, if present.
-    pub async fn get_participant(
-        &self,
-        thread_id: &str,
-        user_id: &str,
-    ) -> Result<Option<ParticipantRow>, DbError> {
-        self.db.read(|conn| {
-            conn.prepare_cached(
-                "SELECT user_id, display_name, share_history_time, metadata
-                     FROM participants WHERE thread_id = ? AND user_id = ?",
-            )?
-            .query_row([thread_id, user_id], ParticipantRow::from_row)
-            .optional()
-        })
+impl View<'_> {
+    /// Whether `user_id` is a participant of the thread.
+    pub fn is_participant(&self, thread_id: &str, user_id: &str) -> Result<bool, Error> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM participants WHERE thread_id = ? AND user_id = ?")?
+            .exists([thread_id, user_id])?)
+    }
+
+    /// How many participants the thread has.
+    pub fn participant_count(&self, thread_id: &str) -> Result<usize, Error> {
+        let count: i64 = self
+            .conn
+            .prepare_cached("SELECT COUNT(*) FROM participants WHERE thread_id = ?")?
+            .query_row([thread_id], |row| row.get(0))?;
+        Ok(usize::try_from(count).unwrap_or(usize::MAX))
     }
 
     /// Participants in joining order, skipping `skip`, at most `limit`; and whether more remain.
-    pub async fn list_participants_page(
+    pub fn participants_page(
         &self,
         thread_id: &str,
         skip: u32,
         limit: u32,
-    ) -> Result<(Vec<ParticipantRow>, bool), DbError> {
-        let mut rows = self.db.read(|conn| {
-            conn.prepare_cached(LIST_PARTICIPANTS)?
-                .query_map(
-                    params![thread_id, i64::from(limit) + 1, i64::from(skip)],
-                    ParticipantRow::from_row,
-                )?
-                .collect::<Result<Vec<_>, _>>()
-        })?;
+    ) -> Result<(Vec<ParticipantRow>, bool), Error> {
+        let mut rows = self
+            .conn
+            .prepare_cached(LIST_PARTICIPANTS)?
+            .query_map(
+                params![thread_id, i64::from(limit) + 1, i64::from(skip)],
+                ParticipantRow::from_row,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
         Ok((rows, more))
     }
+}
 
-    /// Adds participants not yet in the thread and appends a `participantAdded` message naming
-    /// them (none when all were present: "If participants already exist, no change occurs").
-    pub async fn add_participants(
+impl Tx<'_> {
+    /// Adds participants (none of them in the thread yet) at the end of the joining order and
+    /// appends a `participantAdded` message naming them.
+    pub fn add_participants(
         &self,
         thread_id: &str,
         participants: &[NewParticipant],
         initiator: &str,
-        limit: usize,
         now: i64,
-    ) -> Result<AddOutcome, DbError> {
-        let (thread_id, initiator) = (thread_id.to_owned(), initiator.to_owned());
-        let participants = participants.to_vec();
-        self.db
-            .write(move |tx| {
-                let thread_id = thread_id.as_str();
-                let mut fresh: Vec<&NewParticipant> = Vec::new();
-                for p in &participants {
-                    let present = tx
-                        .prepare_cached(
-                            "SELECT 1 FROM participants WHERE thread_id = ? AND user_id = ?",
-                        )?
-                        .exists([thread_id, p.user_id.as_str()])?;
-                    if !present && !fresh.iter().any(|f| f.user_id == p.user_id) {
-                        fresh.push(p);
-                    }
-                }
-                if fresh.is_empty() {
-                    return Ok(AddOutcome::Added);
-                }
-                let count: i64 = tx
-                    .prepare_cached("SELECT COUNT(*) FROM participants WHERE thread_id = ?")?
-                    .query_row([thread_id], |row| row.get(0))?;
-                if usize::try_from(count).unwrap_or(usize::MAX) + fresh.len() > limit {
-                    return Ok(AddOutcome::TooMany { limit });
-                }
-                for p in &fresh {
-                    insert_participant(tx, thread_id, p)?;
-                }
-                let message = NewMessage {
-                    kind: "participantAdded",
-                    sender_id: None,
-                    sender_display_name: None,
-                    content: MessageContent {
-                        participants: Some(
-                            fresh
-                                .iter()
-                                .map(|p| ParticipantSnapshot::from(*p))
-                                .collect(),
-                        ),
-                        initiator: Some(initiator),
-                        ..MessageContent::default()
-                    },
-                    metadata: Metadata::new(),
-                };
-                append_message(tx, thread_id, &message, now)?;
-                Ok(AddOutcome::Added)
-            })
-            .await
+    ) -> Result<(), Error> {
+        for p in participants {
+            insert_participant(self.conn(), thread_id, p)?;
+        }
+        let message = NewMessage::system(
+            MessageKind::ParticipantAdded,
+            MessageContent {
+                participants: Some(participants.iter().map(ParticipantSnapshot::from).collect()),
+                initiator: Some(initiator.to_owned()),
+                ..MessageContent::default()
+            },
+        );
+        append_message(self.conn(), thread_id, &message, now)?;
+        Ok(())
     }
 
     /// Removes a participant and appends a `participantRemoved` message; false if they were
     /// not in the thread.
-    pub async fn remove_participant(
+    pub fn remove_participant(
         &self,
         thread_id: &str,
         user_id: &str,
         initiator: &str,
         now: i64,
-    ) -> Result<bool, DbError> {
-        let (thread_id, user_id) = (thread_id.to_owned(), user_id.to_owned());
-        let initiator = initiator.to_owned();
-        self.db
-            .write(move |tx| {
-                let removed = tx
-                    .prepare_cached(
-                        "DELETE FROM participants WHERE thread_id = ? AND user_id = ?
-                         RETURNING user_id, display_name, share_history_time, metadata",
-                    )?
-                    .query_row([&thread_id, &user_id], ParticipantRow::from_row)
-                    .optional()?;
-                let Some(removed) = removed else {
-                    return Ok(false);
-                };
-                let message = NewMessage {
-                    kind: "participantRemoved",
-                    sender_id: None,
-                    sender_display_name: None,
-                    content: MessageContent {
-                        participants: Some(vec![ParticipantSnapshot::from(&removed)]),
-                        initiator: Some(initiator),
-                        ..MessageContent::default()
-                    },
-                    metadata: Metadata::new(),
-                };
-                append_message(tx, &thread_id, &message, now)?;
-                Ok(true)
-            })
-            .await
+    ) -> Result<bool, Error> {
+        let removed = self
+            .conn()
+            .prepare_cached(
+                "DELETE FROM participants WHERE thread_id = ? AND user_id = ?
+                 RETURNING user_id, display_name, share_history_time, metadata",
+            )?
+            .query_row([thread_id, user_id], ParticipantRow::from_row)
+            .optional()?;
+        let Some(removed) = removed else {
+            return Ok(false);
+        };
+        let message = NewMessage::system(
+            MessageKind::ParticipantRemoved,
+            MessageContent {
+                participants: Some(vec![ParticipantSnapshot::from(&removed)]),
+                initiator: Some(initiator.to_owned()),
+                ..MessageContent::default()
+            },
+        );
+        append_message(self.conn(), thread_id, &message, now)?;
+        Ok(true)
     }
 }

@@ -2,7 +2,7 @@
 
 use rusqlite::params;
 
-use super::{DbError, Store};
+use super::{Error, Tx, View};
 
 /// One participant's read receipt.
 #[derive(Debug, Clone)]
@@ -27,50 +27,48 @@ impl ReadReceiptRow {
 pub(super) const LIST_READ_RECEIPTS: &str = "SELECT user_id, message_id, read_at FROM read_receipts
      WHERE thread_id = ? ORDER BY rowid LIMIT ? OFFSET ?";
 
-impl Store {
+impl View<'_> {
+    /// Receipts in the order participants first sent one, skipping `skip`, at most `limit`;
+    /// and whether more remain.
+    pub fn read_receipts_page(
+        &self,
+        thread_id: &str,
+        skip: u32,
+        limit: u32,
+    ) -> Result<(Vec<ReadReceiptRow>, bool), Error> {
+        let mut rows = self
+            .conn
+            .prepare_cached(LIST_READ_RECEIPTS)?
+            .query_map(
+                params![thread_id, i64::from(limit) + 1, i64::from(skip)],
+                ReadReceiptRow::from_row,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        Ok((rows, more))
+    }
+}
+
+impl Tx<'_> {
     /// Records that `user_id` read up to `message_id`. Only the latest receipt per participant
     /// is kept (the service lists one per sender); a receipt for an older message than the one
     /// already recorded does not move the reader back.
-    pub async fn upsert_read_receipt(
+    pub fn upsert_read_receipt(
         &self,
         thread_id: &str,
         user_id: &str,
         message_id: i64,
         now: i64,
-    ) -> Result<(), DbError> {
-        let (thread_id, user_id) = (thread_id.to_owned(), user_id.to_owned());
-        self.db
-            .write(move |tx| {
-                tx.prepare_cached(
-                    "INSERT INTO read_receipts (thread_id, user_id, message_id, read_at) VALUES (?, ?, ?, ?)
-                     ON CONFLICT (thread_id, user_id) DO UPDATE
-                     SET message_id = excluded.message_id, read_at = excluded.read_at
-                     WHERE excluded.message_id >= read_receipts.message_id",
-                )?
-                .execute(params![thread_id, user_id, message_id, now])?;
-                Ok(())
-            })
-            .await
-    }
-
-    /// Receipts in the order participants first sent one, skipping `skip`, at most `limit`;
-    /// and whether more remain.
-    pub async fn list_read_receipts_page(
-        &self,
-        thread_id: &str,
-        skip: u32,
-        limit: u32,
-    ) -> Result<(Vec<ReadReceiptRow>, bool), DbError> {
-        let mut rows = self.db.read(|conn| {
-            conn.prepare_cached(LIST_READ_RECEIPTS)?
-                .query_map(
-                    params![thread_id, i64::from(limit) + 1, i64::from(skip)],
-                    ReadReceiptRow::from_row,
-                )?
-                .collect::<Result<Vec<_>, _>>()
-        })?;
-        let more = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
-        Ok((rows, more))
+    ) -> Result<(), Error> {
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO read_receipts (thread_id, user_id, message_id, read_at) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (thread_id, user_id) DO UPDATE
+                 SET message_id = excluded.message_id, read_at = excluded.read_at
+                 WHERE excluded.message_id >= read_receipts.message_id",
+            )?
+            .execute(params![thread_id, user_id, message_id, now])?;
+        Ok(())
     }
 }

@@ -7,7 +7,7 @@ use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
 use super::connection::snapshot;
-use super::{DbError, Store};
+use super::{DbError, Error, Store};
 use crate::clock::serde_instant;
 
 /// Tag of the document format; bumped when the shape changes incompatibly.
@@ -146,16 +146,19 @@ const CLEAR_CHILDREN_FIRST: &[&str] = &[
     "DELETE FROM threads",
 ];
 
-/// Message types a document may contain.
-const MESSAGE_TYPES: &[&str] = &[
-    "text",
-    "html",
-    "topicUpdated",
-    "participantAdded",
-    "participantRemoved",
-];
-
 impl StateDocument {
+    /// Reads and validates a state document file (`--import`, the `import` subcommand).
+    pub fn read_file(path: &std::path::Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+        let document: StateDocument = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{} is not a state document: {e}", path.display()))?;
+        document.validate().map_err(|e| {
+            anyhow::anyhow!("{} is not a valid state document: {e}", path.display())
+        })?;
+        Ok(document)
+    }
+
     /// Checks what the schema cannot: the format tag, unique ids, and per-thread counters that
     /// are ahead of the rows they count (so new messages get fresh ids and sequence numbers).
     pub fn validate(&self) -> Result<(), String> {
@@ -173,7 +176,9 @@ impl StateDocument {
         }
         let mut threads = std::collections::HashSet::new();
         for t in &self.threads {
-            crate::identifier::check_thread_id(&t.id).map_err(|e| e.to_string())?;
+            if !crate::identifier::is_thread_id(&t.id) {
+                return Err(format!("Value for ThreadId ({}) is not valid.", t.id));
+            }
             if !threads.insert(t.id.as_str()) {
                 return Err(format!("thread {} is listed twice", t.id));
             }
@@ -205,7 +210,7 @@ impl StateDocument {
                         t.id, m.id
                     ));
                 }
-                if !MESSAGE_TYPES.contains(&m.kind.as_str()) {
+                if super::messages::MessageKind::from_name(&m.kind).is_none() {
                     return Err(format!(
                         "thread {}: message {} has unknown type {}",
                         t.id, m.id, m.kind
@@ -249,19 +254,19 @@ impl StateDocument {
 
 impl Store {
     /// The whole state, in a stable order (ids, sequence ids, joining order).
-    pub async fn export_state(&self) -> Result<StateDocument, DbError> {
+    pub async fn export_state(&self) -> Result<StateDocument, Error> {
         // One read transaction: a consistent snapshot even while requests write.
         self.read_on_blocking_thread(|conn| snapshot(conn, export))
             .await
     }
 
     /// Identities and their token state, by id.
-    pub async fn export_identities(&self) -> Result<Vec<IdentityState>, DbError> {
+    pub async fn export_identities(&self) -> Result<Vec<IdentityState>, Error> {
         self.read_on_blocking_thread(export_identities).await
     }
 
     /// Every thread (or only `id`) with everything in it, in one read transaction.
-    pub async fn export_threads(&self, only: Option<&str>) -> Result<Vec<ThreadState>, DbError> {
+    pub async fn export_threads(&self, only: Option<&str>) -> Result<Vec<ThreadState>, Error> {
         let only = only.map(str::to_owned);
         self.read_on_blocking_thread(move |conn| {
             snapshot(conn, |conn| export_threads(conn, only.as_deref()))
@@ -271,13 +276,13 @@ impl Store {
 
     /// Replaces the whole state with `document`, in one transaction: on any error nothing
     /// changes.
-    pub async fn import_state(&self, document: StateDocument) -> Result<(), DbError> {
+    pub async fn import_state(&self, document: StateDocument) -> Result<(), Error> {
         // The writer thread runs it, so no async worker waits on it.
         let imported = self
             .db
             .write(move |tx| {
                 clear(tx, false)?;
-                import(tx, &document)
+                import(tx, &document).map_err(Error::of_import)
             })
             .await;
         self.identities.clear();
@@ -285,8 +290,11 @@ impl Store {
     }
 
     /// Deletes all state; with `keep_identities`, identities and their token state stay.
-    pub async fn reset(&self, keep_identities: bool) -> Result<(), DbError> {
-        let reset = self.db.write(move |tx| clear(tx, keep_identities)).await;
+    pub async fn reset(&self, keep_identities: bool) -> Result<(), Error> {
+        let reset = self
+            .db
+            .write(move |tx| clear(tx, keep_identities).map_err(Error::from))
+            .await;
         self.identities.clear();
         reset
     }
@@ -295,11 +303,11 @@ impl Store {
     async fn read_on_blocking_thread<R: Send + 'static>(
         &self,
         work: impl FnOnce(&Connection) -> Result<R, DbError> + Send + 'static,
-    ) -> Result<R, DbError> {
+    ) -> Result<R, Error> {
         let db = std::sync::Arc::clone(&self.db);
-        tokio::task::spawn_blocking(move || db.read(work))
+        Ok(tokio::task::spawn_blocking(move || db.read(work))
             .await
-            .unwrap_or_else(|panic| Err(thread_failed(panic)))
+            .unwrap_or_else(|panic| Err(thread_failed(panic)))?)
     }
 }
 
@@ -442,7 +450,7 @@ fn messages_of(conn: &Connection, thread_id: &str) -> Result<Vec<MessageState>, 
             metadata: super::metadata_from_text(&m.metadata),
             id: m.id,
             sequence_id: m.sequence_id,
-            kind: m.kind,
+            kind: m.kind.as_str().to_owned(),
             sender_id: m.sender_id,
             sender_display_name: m.sender_display_name,
             created_at: m.created_at,
@@ -598,14 +606,13 @@ fn import(conn: &Connection, document: &StateDocument) -> Result<(), DbError> {
 
 impl Store {
     /// Whether there are no identities and no threads (a first start).
-    pub async fn is_empty(&self) -> Result<bool, DbError> {
-        self.db
-            .read(|conn| {
-                conn.query_row(
-                    "SELECT NOT EXISTS (SELECT 1 FROM identities) AND NOT EXISTS (SELECT 1 FROM threads)",
-                    [],
-                    |row| row.get(0),
-                )
-            })
+    pub async fn is_empty(&self) -> Result<bool, Error> {
+        Ok(self.db.read(|conn| {
+            conn.query_row(
+                "SELECT NOT EXISTS (SELECT 1 FROM identities) AND NOT EXISTS (SELECT 1 FROM threads)",
+                [],
+                |row| row.get(0),
+            )
+        })?)
     }
 }

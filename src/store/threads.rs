@@ -1,11 +1,13 @@
-//! Threads: creation (with its participants, system messages and repeatability record, in one
-//! transaction), reads, listing for a user, property updates and soft deletion.
+//! Threads: creation (with its participants and system messages), the repeatability record,
+//! reads, listing for a user, property updates and soft deletion.
 
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::messages::{MessageContent, NewMessage, ParticipantSnapshot, append_message};
+use super::messages::{
+    MessageContent, MessageKind, NewMessage, ParticipantSnapshot, append_message,
+};
 use super::participants::{NewParticipant, ParticipantRow, insert_participant};
-use super::{DbError, IdempotencyKey, Metadata, Store, merge_metadata, metadata_to_text};
+use super::{Error, IdempotencyKey, Metadata, Tx, View, metadata_to_text};
 
 /// One thread.
 #[derive(Debug, Clone)]
@@ -48,33 +50,15 @@ pub struct NewThread {
     pub participants: Vec<NewParticipant>,
 }
 
-/// Result of a create.
-#[derive(Debug)]
-pub enum CreateOutcome {
-    /// Created now.
-    Created,
-    /// The repeatability id was seen before: the first response body.
-    Replayed { body: String },
-}
-
-/// What a user may do with a thread.
-#[derive(Debug)]
-pub enum ThreadAccess {
-    /// No such thread (or deleted, for operations other than delete).
-    NotFound,
-    /// The thread exists but the user is not a participant.
-    NotParticipant(ThreadRow),
-    /// The user is a participant.
-    Participant(ThreadRow, ParticipantRow),
-}
-
-/// Changes requested by `UpdateChatThreadRequest`.
+/// Changes of a thread's properties, already merged and checked by the chat layer.
 #[derive(Debug, Default, Clone)]
 pub struct ThreadUpdate {
     pub topic: Option<String>,
-    pub metadata_patch: std::collections::BTreeMap<String, Option<String>>,
-    /// `Some(json)` replaces the policy (the caller turns a `null` policy into `{"kind":"none"}`).
+    /// The whole new metadata map (the merge patch applied), when it changes.
+    pub metadata: Option<Metadata>,
+    /// `Some(json)` replaces the policy.
     pub retention_policy: Option<String>,
+    /// Who changed it (the `topicUpdated` system message names them).
     pub initiator: String,
 }
 
@@ -106,218 +90,166 @@ pub(super) const LIST_THREADS: &str = concat!(
          ORDER BY t.last_message_at DESC, t.id DESC LIMIT ?5"
 );
 
-impl Store {
-    /// Creates a thread with the creator and `participants`, and the service's two system
-    /// messages: `participantAdded` (everyone, initiator = creator) and `topicUpdated`.
-    /// With a repeatability key seen before, returns the first body instead.
-    pub async fn create_thread(
-        &self,
-        thread: &NewThread,
-        idempotency: Option<&IdempotencyKey>,
-        response_body: &str,
-        now: i64,
-    ) -> Result<CreateOutcome, DbError> {
-        let thread = thread.clone();
-        let idempotency = idempotency.cloned();
-        let response_body = response_body.to_owned();
-        self.db
-            .write(move |tx| {
-                let idempotency = idempotency.as_ref();
-                // A repeat is replayed even when its body differs: the SDK e2e test
-                // `test_create_chat_thread_w_repeatability_request_id`, which passes against
-                // the service, retries with a new `shareHistoryTime` and expects the same thread.
-                if let Some(key) = idempotency
-                    && let Some(body) = super::idempotency::lookup(tx, key)?
-                {
-                    return Ok(CreateOutcome::Replayed { body });
-                }
-                tx.prepare_cached(
-                    "INSERT INTO threads (id, topic, created_at, created_by, metadata, retention_policy, last_message_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?3)",
-                )?
-                .execute(params![
-                    thread.id,
-                    thread.topic,
-                    now,
-                    thread.creator,
-                    metadata_to_text(&thread.metadata),
-                    thread.retention_policy,
-                ])?;
-                let mut everyone = Vec::with_capacity(thread.participants.len() + 1);
-                if !thread
-                    .participants
-                    .iter()
-                    .any(|p| p.user_id == thread.creator)
-                {
-                    everyone.push(NewParticipant::bare(&thread.creator));
-                }
-                everyone.extend(thread.participants.iter().cloned());
-                for participant in &everyone {
-                    insert_participant(tx, &thread.id, participant)?;
-                }
-                let added = NewMessage {
-                    kind: "participantAdded",
-                    sender_id: None,
-                    sender_display_name: None,
-                    content: MessageContent {
-                        participants: Some(everyone.iter().map(ParticipantSnapshot::from).collect()),
-                        initiator: Some(thread.creator.clone()),
-                        ..MessageContent::default()
-                    },
-                    metadata: Metadata::new(),
-                };
-                append_message(tx, &thread.id, &added, now)?;
-                let topic = topic_message(&thread.topic, &thread.creator);
-                append_message(tx, &thread.id, &topic, now)?;
-                if let Some(key) = idempotency {
-                    super::idempotency::record(tx, key, &thread.id, &response_body, now)?;
-                }
-                Ok(CreateOutcome::Created)
-            })
-            .await
-    }
-
-    /// A thread by id, deleted or not.
-    pub async fn get_thread(&self, id: &str) -> Result<Option<ThreadRow>, DbError> {
-        self.db.read(|conn| {
-            conn.prepare_cached(concat!(
-                "SELECT ",
-                thread_columns!(),
-                " FROM threads t WHERE t.id = ?"
-            ))?
-            .query_row([id], ThreadRow::from_row)
-            .optional()
-        })
-    }
-
-    /// Whether `user_id` may use thread `id`. Deleted threads count as not found unless
-    /// `include_deleted` (deleting twice succeeds twice).
-    pub async fn thread_access(
+impl View<'_> {
+    /// A thread, deleted or not, and the participant row of `user_id` if they are one.
+    pub fn thread_and_participant(
         &self,
         id: &str,
         user_id: &str,
-        include_deleted: bool,
-    ) -> Result<ThreadAccess, DbError> {
-        let row = self.db.read(|conn| {
-            conn.prepare_cached(THREAD_ACCESS)?
-                .query_row([id, user_id], |row| {
-                    let thread = ThreadRow::from_row(row)?;
-                    // No participant row: the LEFT JOIN's columns are NULL.
-                    let participant = match row.get_ref(8)? {
-                        rusqlite::types::ValueRef::Null => None,
-                        _ => Some(ParticipantRow::from_columns(row, 8)?),
-                    };
-                    Ok((thread, participant))
-                })
-                .optional()
-        })?;
-        Ok(match row {
-            None => ThreadAccess::NotFound,
-            Some((thread, _)) if thread.deleted_at.is_some() && !include_deleted => {
-                ThreadAccess::NotFound
-            }
-            Some((thread, Some(participant))) => ThreadAccess::Participant(thread, participant),
-            Some((thread, None)) => ThreadAccess::NotParticipant(thread),
-        })
+    ) -> Result<Option<(ThreadRow, Option<ParticipantRow>)>, Error> {
+        Ok(self
+            .conn
+            .prepare_cached(THREAD_ACCESS)?
+            .query_row([id, user_id], |row| {
+                let thread = ThreadRow::from_row(row)?;
+                // No participant row: the LEFT JOIN's columns are NULL.
+                let participant = match row.get_ref(8)? {
+                    rusqlite::types::ValueRef::Null => None,
+                    _ => Some(ParticipantRow::from_columns(row, 8)?),
+                };
+                Ok((thread, participant))
+            })
+            .optional()?)
     }
 
     /// A page of the threads `user_id` takes part in, most recent activity first, with
-    /// activity at or after `start_time`, continuing after `(last_message_at, id)`.
-    pub async fn list_threads_page(
+    /// activity at or after `start_time`, continuing after `(last_message_at, id)`; and
+    /// whether more remain.
+    pub fn threads_page(
         &self,
         user_id: &str,
         start_time: Option<i64>,
         after: Option<(i64, String)>,
         limit: u32,
-    ) -> Result<(Vec<ThreadRow>, bool), DbError> {
+    ) -> Result<(Vec<ThreadRow>, bool), Error> {
         // Without a continuation the bound is above every (time, id): i64::MAX and a string
         // that sorts after every thread id.
         let (after_at, after_id) = after.unwrap_or((i64::MAX, "\u{10FFFF}".to_owned()));
-        let mut rows = self.db.read(|conn| {
-            conn.prepare_cached(LIST_THREADS)?
-                .query_map(
-                    params![
-                        user_id,
-                        start_time.unwrap_or(i64::MIN),
-                        after_at,
-                        after_id,
-                        i64::from(limit) + 1
-                    ],
-                    ThreadRow::from_row,
-                )?
-                .collect::<Result<Vec<_>, _>>()
-        })?;
+        let mut rows = self
+            .conn
+            .prepare_cached(LIST_THREADS)?
+            .query_map(
+                params![
+                    user_id,
+                    start_time.unwrap_or(i64::MIN),
+                    after_at,
+                    after_id,
+                    i64::from(limit) + 1
+                ],
+                ThreadRow::from_row,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
         Ok((rows, more))
     }
 
-    /// Applies a thread update; a new topic also appends a `topicUpdated` system message.
-    pub async fn update_thread(
+    /// The thread and first response body recorded for this repeatability key, if any.
+    pub fn repeated_create(&self, key: &IdempotencyKey) -> Result<Option<(String, String)>, Error> {
+        Ok(super::idempotency::lookup(self.conn, key)?)
+    }
+}
+
+impl Tx<'_> {
+    /// Creates a thread with the creator and its participants, and the service's two system
+    /// messages: `participantAdded` (everyone, initiator = creator) and `topicUpdated`.
+    pub fn create_thread(&self, thread: &NewThread, now: i64) -> Result<(), Error> {
+        let tx = self.conn();
+        tx.prepare_cached(
+            "INSERT INTO threads (id, topic, created_at, created_by, metadata, retention_policy, last_message_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?3)",
+        )?
+        .execute(params![
+            thread.id,
+            thread.topic,
+            now,
+            thread.creator,
+            metadata_to_text(&thread.metadata),
+            thread.retention_policy,
+        ])?;
+        let mut everyone = Vec::with_capacity(thread.participants.len() + 1);
+        if !thread
+            .participants
+            .iter()
+            .any(|p| p.user_id == thread.creator)
+        {
+            everyone.push(NewParticipant::bare(&thread.creator));
+        }
+        everyone.extend(thread.participants.iter().cloned());
+        for participant in &everyone {
+            insert_participant(tx, &thread.id, participant)?;
+        }
+        let added = NewMessage::system(
+            MessageKind::ParticipantAdded,
+            MessageContent {
+                participants: Some(everyone.iter().map(ParticipantSnapshot::from).collect()),
+                initiator: Some(thread.creator.clone()),
+                ..MessageContent::default()
+            },
+        );
+        append_message(tx, &thread.id, &added, now)?;
+        append_message(
+            tx,
+            &thread.id,
+            &topic_message(&thread.topic, &thread.creator),
+            now,
+        )?;
+        Ok(())
+    }
+
+    /// Records the first response body of a create under its repeatability key.
+    pub fn record_create(
         &self,
-        id: &str,
-        update: &ThreadUpdate,
+        key: &IdempotencyKey,
+        thread_id: &str,
+        body: &str,
         now: i64,
-    ) -> Result<(), DbError> {
-        let id = id.to_owned();
-        let ThreadUpdate {
-            topic,
-            metadata_patch,
-            retention_policy,
-            initiator,
-        } = update.clone();
-        self.db
-            .write(move |tx| {
-                let id = id.as_str();
-                let metadata_text: String = tx
-                    .prepare_cached("SELECT metadata FROM threads WHERE id = ?")?
-                    .query_row([id], |row| row.get(0))?;
-                let mut metadata = super::metadata_from_text(&metadata_text);
-                merge_metadata(&mut metadata, &metadata_patch);
-                tx.prepare_cached(
-                    "UPDATE threads SET topic = COALESCE(?, topic), metadata = ?,
-                                        retention_policy = COALESCE(?, retention_policy)
-                     WHERE id = ?",
-                )?
-                .execute(params![
-                    topic,
-                    metadata_to_text(&metadata),
-                    retention_policy,
-                    id
-                ])?;
-                if let Some(topic) = &topic {
-                    append_message(tx, id, &topic_message(topic, &initiator), now)?;
-                }
-                Ok(())
-            })
-            .await
+    ) -> Result<(), Error> {
+        Ok(super::idempotency::record(
+            self.conn(),
+            key,
+            thread_id,
+            body,
+            now,
+        )?)
+    }
+
+    /// Applies a thread update; a new topic also appends a `topicUpdated` system message.
+    pub fn update_thread(&self, id: &str, update: &ThreadUpdate, now: i64) -> Result<(), Error> {
+        let tx = self.conn();
+        tx.prepare_cached(
+            "UPDATE threads SET topic = COALESCE(?, topic), metadata = COALESCE(?, metadata),
+                                retention_policy = COALESCE(?, retention_policy)
+             WHERE id = ?",
+        )?
+        .execute(params![
+            update.topic,
+            update.metadata.as_ref().map(metadata_to_text),
+            update.retention_policy,
+            id
+        ])?;
+        if let Some(topic) = &update.topic {
+            append_message(tx, id, &topic_message(topic, &update.initiator), now)?;
+        }
+        Ok(())
     }
 
     /// Soft-deletes a thread: it disappears from reads but stays listed with `deletedOn`.
-    pub async fn delete_thread(&self, id: &str, now: i64) -> Result<(), DbError> {
-        let id = id.to_owned();
-        self.db
-            .write(move |tx| {
-                tx.prepare_cached(
-                    "UPDATE threads SET deleted_at = COALESCE(deleted_at, ?) WHERE id = ?",
-                )?
-                .execute(params![now, id])?;
-                Ok(())
-            })
-            .await
+    pub fn delete_thread(&self, id: &str, now: i64) -> Result<(), Error> {
+        self.conn()
+            .prepare_cached("UPDATE threads SET deleted_at = COALESCE(deleted_at, ?) WHERE id = ?")?
+            .execute(params![now, id])?;
+        Ok(())
     }
 }
 
 fn topic_message(topic: &str, initiator: &str) -> NewMessage {
-    NewMessage {
-        kind: "topicUpdated",
-        sender_id: None,
-        sender_display_name: None,
-        content: MessageContent {
+    NewMessage::system(
+        MessageKind::TopicUpdated,
+        MessageContent {
             topic: Some(topic.to_owned()),
             initiator: Some(initiator.to_owned()),
             ..MessageContent::default()
         },
-        metadata: Metadata::new(),
-    }
+    )
 }
