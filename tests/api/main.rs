@@ -13,6 +13,7 @@ mod participants;
 mod persistence;
 mod preview2;
 mod receipts;
+mod rules;
 mod smoke;
 mod threads;
 mod tls;
