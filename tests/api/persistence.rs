@@ -255,7 +255,14 @@ async fn state_survives_a_restart() {
 
 #[tokio::test]
 async fn in_memory_state_is_gone_after_a_restart() {
-    let app = TestApp::builder().in_memory().spawn().await;
+    // One data dir for both runs, as a user restarting with the same flags has: the state is
+    // gone because it was in memory, not because the second app looked in a fresh dir.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = TestApp::builder()
+        .data_dir(dir.path())
+        .in_memory()
+        .spawn()
+        .await;
     let (_, token) = app.create_user().await;
     app.create_thread(&token, "ephemeral", &[]).await;
     assert_eq!(
@@ -266,7 +273,11 @@ async fn in_memory_state_is_gone_after_a_restart() {
     );
     app.stop().await;
 
-    let app = TestApp::builder().in_memory().spawn().await;
+    let app = TestApp::builder()
+        .data_dir(dir.path())
+        .in_memory()
+        .spawn()
+        .await;
     // Same access key, so the token's signature is fine; the identity is unknown.
     app.chat(Method::GET, "/chat/threads", &token, None)
         .await
