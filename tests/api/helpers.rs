@@ -5,9 +5,12 @@
 //! let app = TestApp::builder().clock(clock.clone()).config(|c| c.loose = true).spawn().await;
 //! ```
 //!
-//! Each app gets a temp data dir of its own (`.data_dir(path)` gives one the caller owns, for
-//! restart tests) and the store `Config::for_tests` picks, unless a test of one mode's behaviour
-//! says `.in_memory()` or `.file_backed()`.
+//! Storage is file-backed by default, as users run the emulator: each app gets a temp data dir
+//! of its own (`.data_dir(path)` gives one the caller owns, for restart tests). In-memory storage
+//! is still a supported mode, so it gets a run of its own: with `ACS_TEST_STORE=memory` the
+//! default becomes in-memory (`tests/run-all.sh` runs this suite a second time that way);
+//! `ACS_TEST_STORE=file` or unset is file-backed. A test of one mode's behaviour says so with
+//! `.in_memory()` or `.file_backed()`, which no environment overrides.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -38,6 +41,8 @@ pub struct TestApp {
     pub ca_pem: String,
     /// The data dir: the app's own temp dir, or the caller's from `.data_dir(path)`.
     pub data_dir: PathBuf,
+    /// Whether the store is in memory (`.in_memory()` or `ACS_TEST_STORE=memory`).
+    pub in_memory: bool,
     pub client: reqwest::Client,
     access_key: Vec<u8>,
     stop: Option<oneshot::Sender<()>>,
@@ -53,6 +58,20 @@ enum Store {
     File,
     /// `--in-memory`: nothing survives a restart.
     Memory,
+}
+
+impl Store {
+    /// The store a test gets when it names none: `ACS_TEST_STORE` (`file` or `memory`), else
+    /// file-backed. Anything else is a typo that would silently test the wrong mode, so it panics.
+    fn from_env() -> Self {
+        match std::env::var("ACS_TEST_STORE") {
+            Err(std::env::VarError::NotPresent) => Store::File,
+            Ok(value) if value.is_empty() || value == "file" => Store::File,
+            Ok(value) if value == "memory" => Store::Memory,
+            Ok(value) => panic!("ACS_TEST_STORE must be `file` or `memory`, not {value:?}"),
+            Err(e) => panic!("ACS_TEST_STORE: {e}"),
+        }
+    }
 }
 
 /// A change to the test configuration, from [`TestAppBuilder::config`].
@@ -82,13 +101,13 @@ impl TestAppBuilder {
         self
     }
 
-    /// Keeps all state in memory (`--in-memory`).
+    /// Keeps all state in memory (`--in-memory`), whatever `ACS_TEST_STORE` says.
     pub fn in_memory(mut self) -> Self {
         self.store = Some(Store::Memory);
         self
     }
 
-    /// Keeps state in `<data dir>/emulator.db` (restart tests).
+    /// Keeps state in `<data dir>/emulator.db`, whatever `ACS_TEST_STORE` says (restart tests).
     pub fn file_backed(mut self) -> Self {
         self.store = Some(Store::File);
         self
@@ -112,9 +131,7 @@ impl TestAppBuilder {
             }
         };
         let mut config = Config::for_tests(data_dir);
-        if let Some(store) = self.store {
-            config.in_memory = store == Store::Memory;
-        }
+        config.in_memory = self.store.unwrap_or_else(Store::from_env) == Store::Memory;
         for adjust in self.adjust {
             adjust(&mut config);
         }
@@ -122,6 +139,7 @@ impl TestAppBuilder {
             .decode(&config.access_key)
             .expect("test key is base64");
         let data_dir = config.data_dir.clone();
+        let in_memory = config.in_memory;
         let app = acs_chat_emulator::build_app(config, self.clock)
             .await
             .expect("emulator builds");
@@ -137,6 +155,7 @@ impl TestAppBuilder {
             https_base,
             ca_pem,
             data_dir,
+            in_memory,
             client: reqwest::Client::new(),
             access_key,
             stop: Some(stop),
@@ -181,8 +200,8 @@ impl Reply {
 }
 
 impl TestApp {
-    /// A builder for an emulator: `Config::for_tests` in a temp dir of its own, strict auth,
-    /// the system clock.
+    /// A builder for an emulator: `Config::for_tests` (file-backed, strict auth) in a temp dir
+    /// of its own, on the system clock; in memory instead under `ACS_TEST_STORE=memory`.
     pub fn builder() -> TestAppBuilder {
         TestAppBuilder {
             clock: Arc::new(SystemClock),
