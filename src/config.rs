@@ -216,14 +216,15 @@ pub struct Config {
 }
 
 impl Config {
-    /// A configuration for tests: in memory, loopback, free ports, certificates in `data_dir`.
+    /// A configuration for tests: what users get by default (state in `data_dir/emulator.db`,
+    /// certificates beside it, strict auth), on loopback and free ports.
     pub fn for_tests(data_dir: PathBuf) -> Self {
         Config {
             https_port: 0,
             http_port: 0,
             bind: IpAddr::from([127, 0, 0, 1]),
             data_dir,
-            in_memory: true,
+            in_memory: false,
             access_key: DEFAULT_ACCESS_KEY.to_owned(),
             resource_id: DEFAULT_RESOURCE_ID.to_owned(),
             hostnames: Vec::new(),

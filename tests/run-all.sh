@@ -2,11 +2,13 @@
 # The one test command: every test of the project, from a fresh clone.
 #
 #   1. formatting and lints (cargo fmt --check, cargo clippy -D warnings);
-#   2. Rust unit, store and HTTP-contract tests (cargo test);
-#   3. the official Python and JavaScript SDKs, pinned (tests/sdk/*), against a running emulator
-#      over HTTPS, trusting its CA through the standard environment variables only: our own
-#      scenarios (tests/sdk/python, tests/sdk/js) and the Python SDKs' own e2e suites
-#      (tests/sdk/python-e2e).
+#   2. Rust unit, store and HTTP-contract tests (cargo test), on the file-backed store users get;
+#   3. the HTTP-contract suite (tests/api) again on the in-memory store (ACS_TEST_STORE=memory),
+#      since --in-memory is a supported mode too;
+#   4. the official Python and JavaScript SDKs, pinned (tests/sdk/*), against a running,
+#      file-backed emulator over HTTPS, trusting its CA through the standard environment
+#      variables only: our own scenarios (tests/sdk/python, tests/sdk/js) and the Python SDKs'
+#      own e2e suites (tests/sdk/python-e2e).
 #
 # Needs: a Rust toolchain, python3 with venv/pip, node and npm, and access to crates.io, PyPI and
 # the npm registry for the first run. Exits non-zero if any step fails.
@@ -26,11 +28,15 @@ cargo clippy --locked --all-targets -- -D warnings
 step "cargo test"
 cargo test --locked
 
+step "cargo test --test api on the in-memory store (ACS_TEST_STORE=memory)"
+ACS_TEST_STORE=memory cargo test --locked --test api
+
 step "start the emulator for the SDK suites"
 cargo build --locked --quiet
 work="$(mktemp -d)"
 log="$work/emulator.log"
-./target/debug/acs-chat-emulator --data-dir "$work/data" --in-memory \
+# File-backed, as users run it: state goes to $work/data/emulator.db, removed at exit.
+./target/debug/acs-chat-emulator --data-dir "$work/data" \
     --https-port 0 --http-port 0 --bind 127.0.0.1 >"$log" 2>&1 &
 emulator=$!
 cleanup() {
@@ -52,7 +58,9 @@ echo "$connection_string"
 
 export ACS_CONNECTION_STRING="$connection_string"
 export REQUESTS_CA_BUNDLE="$work/data/ca.pem" SSL_CERT_FILE="$work/data/ca.pem" NODE_EXTRA_CA_CERTS="$work/data/ca.pem"
-# For tests that start a second emulator of their own (e.g. with --throttle) on the same CA.
+# For tests that start a second emulator of their own (e.g. with --throttle) on the same CA: the
+# second reads ca.pem and ca-key.pem from this dir and runs --in-memory, so it never opens this
+# emulator's emulator.db (tests/sdk/python/test_emulator_faults.py).
 export EMULATOR_BIN="$repo/target/debug/acs-chat-emulator" EMULATOR_DATA_DIR="$work/data"
 
 status=0

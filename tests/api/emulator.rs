@@ -116,7 +116,7 @@ async fn populate(app: &TestApp) -> (String, String, String) {
 
 #[tokio::test]
 async fn export_reset_import_export_is_lossless() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (thread, alice_token, _) = populate(&app).await;
     let before = app.export().await;
     assert_eq!(before["format"], "acs-chat-emulator/state@1");
@@ -176,7 +176,7 @@ async fn export_reset_import_export_is_lossless() {
 
 #[tokio::test]
 async fn reset_can_keep_identities() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (alice, token) = app.create_user().await;
     app.create_thread(&token, "t", &[]).await;
     assert_eq!(
@@ -197,7 +197,7 @@ async fn reset_can_keep_identities() {
 
 #[tokio::test]
 async fn destructive_calls_need_the_access_key_and_bad_input_changes_nothing() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     populate(&app).await;
     let before = app.export().await;
     let url = |p: &str| format!("{}{p}", app.http_base);
@@ -287,7 +287,7 @@ async fn destructive_calls_need_the_access_key_and_bad_input_changes_nothing() {
 
 #[tokio::test]
 async fn info_and_inspection_need_no_token() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (thread, _, alice) = populate(&app).await;
     let info = app
         .send(
@@ -311,7 +311,9 @@ async fn info_and_inspection_need_no_token() {
             .as_array()
             .is_some_and(|v| v.contains(&json!("2023-10-01")))
     );
-    assert_eq!(info["storage"], "memory");
+    // The suite runs once per store (ACS_TEST_STORE); info names the one this app runs on.
+    let storage = if app.in_memory { "memory" } else { "sqlite" };
+    assert_eq!(info["storage"], storage);
 
     let identities = app
         .send(
@@ -369,7 +371,7 @@ async fn info_and_inspection_need_no_token() {
 
 #[tokio::test]
 async fn reset_under_concurrent_traffic_leaves_a_consistent_state() {
-    let app = std::sync::Arc::new(TestApp::spawn().await);
+    let app = std::sync::Arc::new(TestApp::builder().spawn().await);
     let (_, token) = app.create_user().await;
     let thread = app.create_thread(&token, "busy", &[]).await;
     let mut writers = Vec::new();

@@ -52,7 +52,7 @@ fn bearer(token: &str) -> (&'static str, String) {
 
 #[tokio::test]
 async fn unknown_routes_are_404_with_the_acs_body() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     for path in [
         "/nope",
@@ -68,7 +68,7 @@ async fn unknown_routes_are_404_with_the_acs_body() {
 
 #[tokio::test]
 async fn wrong_methods_are_405_with_the_acs_body() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let thread = app.create_thread(&token, "t", &[]).await;
     for (method, path) in [
@@ -89,7 +89,7 @@ async fn wrong_methods_are_405_with_the_acs_body() {
 
 #[tokio::test]
 async fn missing_or_garbage_credentials_are_401() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let parts: Vec<&str> = token.split('.').collect();
     let mut tampered_signature = token.clone();
@@ -163,7 +163,7 @@ async fn missing_or_garbage_credentials_are_401() {
 async fn expired_token_is_401() {
     // The clock is the emulator's; the token is minted by the emulator's identity API.
     let clock = Arc::new(FixedClock::new(wall_now_micros()));
-    let app = TestApp::spawn_with_clock(clock.clone()).await;
+    let app = TestApp::builder().clock(clock.clone()).spawn().await;
     let reply = app
         .identity(
             Method::POST,
@@ -204,7 +204,7 @@ async fn expired_token_is_401() {
 
 #[tokio::test]
 async fn malformed_thread_id_is_400() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let base = "/chat/threads/invalid_chat_thread_id";
     for (method, path, body) in [
@@ -237,7 +237,7 @@ async fn malformed_thread_id_is_400() {
 
 #[tokio::test]
 async fn well_formed_unknown_thread_is_404() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let base = thread_path(UNKNOWN_THREAD);
     for (method, path, body) in [
@@ -272,7 +272,7 @@ async fn well_formed_unknown_thread_is_404() {
 /// cannotGetMessageWithInvalidId, cannotDeleteChatThreadWithInvalidThreadId).
 #[tokio::test]
 async fn recorded_400s_carry_code_bad_request() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let thread = app.create_thread(&token, "t", &[]).await;
     let invalid_user =
@@ -315,7 +315,7 @@ async fn recorded_400s_carry_code_bad_request() {
 
 #[tokio::test]
 async fn errors_carry_the_error_response_header_and_json() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let (_, stranger) = app.create_user().await;
     let thread = app.create_thread(&token, "t", &[]).await;
@@ -390,7 +390,7 @@ async fn errors_carry_the_error_response_header_and_json() {
 
 #[tokio::test]
 async fn service_headers_are_present() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let request_id = "0c8f3c3e-9d52-4a4b-b1f5-7c3e0a9d2b61";
     let url = app.chat_url("/chat/threads");
@@ -444,7 +444,7 @@ async fn service_headers_are_present() {
 
 #[tokio::test]
 async fn chat_api_version_is_required_and_checked() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let url = format!("{}/chat/threads", app.http_base);
     let reply = app.send(Method::GET, &url, &[bearer(&token)], None).await;
@@ -481,7 +481,7 @@ async fn chat_api_version_is_required_and_checked() {
 /// Bad input of every kind gets a 4xx with the ACS body, never a 500.
 #[tokio::test]
 async fn bad_input_is_400_never_500() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let thread = app.create_thread(&token, "t", &[]).await;
     let message = app.send_message(&token, &thread, "m").await;
@@ -678,7 +678,7 @@ async fn bad_input_is_400_never_500() {
 
 #[tokio::test]
 async fn bad_identity_input_is_400_never_500() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let create = format!("/identities?api-version={IDENTITY_VERSION}");
     for body in [
         json!({ "createTokenWithScopes": "chat" }),
@@ -725,7 +725,7 @@ async fn bad_identity_input_is_400_never_500() {
 
 #[tokio::test]
 async fn loose_serves_unknown_api_versions_as_the_newest() {
-    let app = TestApp::spawn_with(|c| c.loose = true).await;
+    let app = TestApp::builder().config(|c| c.loose = true).spawn().await;
     let (_, token) = app.create_user().await;
     for path in ["/chat/threads?api-version=2099-01-01", "/chat/threads"] {
         let url = format!("{}{path}", app.http_base);
@@ -754,7 +754,7 @@ async fn loose_serves_unknown_api_versions_as_the_newest() {
     );
     app.stop().await;
 
-    let strict = TestApp::spawn().await;
+    let strict = TestApp::builder().spawn().await;
     let (_, token) = strict.create_user().await;
     let url = format!("{}/chat/threads?api-version=2099-01-01", strict.http_base);
     let reply = strict

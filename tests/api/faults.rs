@@ -17,7 +17,7 @@ async fn install(app: &TestApp, rule: serde_json::Value) -> String {
 
 #[tokio::test]
 async fn a_counted_rule_fails_matching_requests_then_retires() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let thread = app.create_thread(&token, "faulty", &[]).await;
     let other = app.create_thread(&token, "fine", &[]).await;
@@ -83,7 +83,7 @@ async fn a_counted_rule_fails_matching_requests_then_retires() {
 
 #[tokio::test]
 async fn rules_match_by_user_method_and_path_and_can_be_removed() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (alice, alice_token) = app.create_user().await;
     let (_, bob_token) = app.create_user().await;
     let id = install(
@@ -173,7 +173,7 @@ async fn rules_match_by_user_method_and_path_and_can_be_removed() {
 
 #[tokio::test]
 async fn latency_and_dropped_connections() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     install(&app, json!({ "match": { "operation": "Chat_ListChatThreads" }, "effect": { "latencyMs": 300 }, "count": 1 })).await;
     let started = Instant::now();
@@ -207,7 +207,7 @@ async fn latency_and_dropped_connections() {
 
 #[tokio::test]
 async fn bad_rules_are_refused_and_change_nothing() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let url = format!("{}/_emulator/faults", app.http_base);
     let no_key = app
         .send(
@@ -240,7 +240,10 @@ async fn bad_rules_are_refused_and_change_nothing() {
 
 #[tokio::test]
 async fn throttle_applies_the_documented_limits() {
-    let app = TestApp::spawn_with(|c| c.throttle = true).await;
+    let app = TestApp::builder()
+        .config(|c| c.throttle = true)
+        .spawn()
+        .await;
     let (_, alice) = app.create_user().await;
     let (bob_id, bob) = app.create_user().await;
     let thread = app.create_thread(&alice, "busy", &[&bob_id]).await;
@@ -266,7 +269,7 @@ async fn throttle_applies_the_documented_limits() {
     );
     app.stop().await;
 
-    let unthrottled = TestApp::spawn().await;
+    let unthrottled = TestApp::builder().spawn().await;
     let (_, token) = unthrottled.create_user().await;
     let thread = unthrottled.create_thread(&token, "free", &[]).await;
     for _ in 0..20 {

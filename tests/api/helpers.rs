@@ -1,10 +1,21 @@
 //! `TestApp`: starts the emulator exactly as `main` does (same `build_app`), on free ports,
-//! and offers signed identity calls and bearer chat calls.
+//! and offers signed identity calls and bearer chat calls. Built with [`TestApp::builder`]:
+//!
+//! ```ignore
+//! let app = TestApp::builder().clock(clock.clone()).config(|c| c.loose = true).spawn().await;
+//! ```
+//!
+//! Storage is file-backed by default, as users run the emulator: each app gets a temp data dir
+//! of its own (`.data_dir(path)` gives one the caller owns, for restart tests). In-memory storage
+//! is still a supported mode, so it gets a run of its own: with `ACS_TEST_STORE=memory` the
+//! default becomes in-memory (`tests/run-all.sh` runs this suite a second time that way);
+//! `ACS_TEST_STORE=file` or unset is file-backed. A test of one mode's behaviour says so with
+//! `.in_memory()` or `.file_backed()`, which no environment overrides.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use acs_chat_emulator::clock::SystemClock;
+use acs_chat_emulator::clock::{Clock, SystemClock};
 use acs_chat_emulator::config::{Config, DEFAULT_ACCESS_KEY};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -28,12 +39,130 @@ pub struct TestApp {
     pub https_base: String,
     /// PEM of the CA to trust for `https_base`.
     pub ca_pem: String,
+    /// The data dir: the app's own temp dir, or the caller's from `.data_dir(path)`.
     pub data_dir: PathBuf,
+    /// Whether the store is in memory (`.in_memory()` or `ACS_TEST_STORE=memory`).
+    pub in_memory: bool,
     pub client: reqwest::Client,
     access_key: Vec<u8>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
+    /// The app's own data dir, removed when the app is dropped; `None` for a caller's dir.
     _temp: Option<tempfile::TempDir>,
+}
+
+/// Where a [`TestApp`] keeps its state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Store {
+    /// SQLite in `<data dir>/emulator.db`, what users get without `--in-memory`.
+    File,
+    /// `--in-memory`: nothing survives a restart.
+    Memory,
+}
+
+impl Store {
+    /// The store a test gets when it names none: `ACS_TEST_STORE` (`file` or `memory`), else
+    /// file-backed. Anything else is a typo that would silently test the wrong mode, so it panics.
+    fn from_env() -> Self {
+        match std::env::var("ACS_TEST_STORE") {
+            Err(std::env::VarError::NotPresent) => Store::File,
+            Ok(value) if value.is_empty() || value == "file" => Store::File,
+            Ok(value) if value == "memory" => Store::Memory,
+            Ok(value) => panic!("ACS_TEST_STORE must be `file` or `memory`, not {value:?}"),
+            Err(e) => panic!("ACS_TEST_STORE: {e}"),
+        }
+    }
+}
+
+/// A change to the test configuration, from [`TestAppBuilder::config`].
+type ConfigEdit = Box<dyn FnOnce(&mut Config) + Send>;
+
+/// Settings for a [`TestApp`], from [`TestApp::builder`]; [`TestAppBuilder::spawn`] starts it.
+#[must_use = "nothing starts until `spawn().await`"]
+pub struct TestAppBuilder {
+    clock: Arc<dyn Clock>,
+    adjust: Vec<ConfigEdit>,
+    store: Option<Store>,
+    data_dir: Option<PathBuf>,
+}
+
+impl TestAppBuilder {
+    /// Reads "now" from `clock`, so that tests move time (token expiry, `startTime`,
+    /// `shareHistoryTime`) with `FixedClock::advance_micros` instead of sleeping.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Adjusts the configuration (`Config::for_tests` plus the chosen store and data dir); runs
+    /// last, in the order given.
+    pub fn config(mut self, adjust: impl FnOnce(&mut Config) + Send + 'static) -> Self {
+        self.adjust.push(Box::new(adjust));
+        self
+    }
+
+    /// Keeps all state in memory (`--in-memory`), whatever `ACS_TEST_STORE` says.
+    pub fn in_memory(mut self) -> Self {
+        self.store = Some(Store::Memory);
+        self
+    }
+
+    /// Keeps state in `<data dir>/emulator.db`, whatever `ACS_TEST_STORE` says (restart tests).
+    pub fn file_backed(mut self) -> Self {
+        self.store = Some(Store::File);
+        self
+    }
+
+    /// Uses `data_dir`, which the caller owns and which outlives the app (so a second app can
+    /// open it after a restart), instead of a temp dir of the app's own.
+    pub fn data_dir(mut self, data_dir: &Path) -> Self {
+        self.data_dir = Some(data_dir.to_path_buf());
+        self
+    }
+
+    /// Builds the emulator with `build_app`, as `main` does, and serves it on a task; the
+    /// listeners are bound when this returns.
+    pub async fn spawn(self) -> TestApp {
+        let (data_dir, temp) = match self.data_dir {
+            Some(dir) => (dir, None),
+            None => {
+                let temp = tempfile::tempdir().expect("temp dir");
+                (temp.path().to_path_buf(), Some(temp))
+            }
+        };
+        let mut config = Config::for_tests(data_dir);
+        config.in_memory = self.store.unwrap_or_else(Store::from_env) == Store::Memory;
+        for adjust in self.adjust {
+            adjust(&mut config);
+        }
+        let access_key = STANDARD
+            .decode(&config.access_key)
+            .expect("test key is base64");
+        let data_dir = config.data_dir.clone();
+        let in_memory = config.in_memory;
+        let app = acs_chat_emulator::build_app(config, self.clock)
+            .await
+            .expect("emulator builds");
+        let http_base = format!("http://{}", app.http_addr);
+        let https_base = format!("https://{}", app.https_addr);
+        let ca_pem = app.tls.trust_pem.clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.serve(async {
+            let _ = stopped.await;
+        }));
+        TestApp {
+            http_base,
+            https_base,
+            ca_pem,
+            data_dir,
+            in_memory,
+            client: reqwest::Client::new(),
+            access_key,
+            stop: Some(stop),
+            task: Some(task),
+            _temp: temp,
+        }
+    }
 }
 
 /// A response, read whole.
@@ -71,50 +200,14 @@ impl Reply {
 }
 
 impl TestApp {
-    /// An in-memory emulator with strict auth.
-    pub async fn spawn() -> Self {
-        Self::spawn_with(|_| {}).await
-    }
-
-    /// An emulator whose config the caller adjusts (in memory unless told otherwise).
-    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
-        let temp = tempfile::tempdir().expect("temp dir");
-        let mut app = Self::start(temp.path(), adjust).await;
-        app._temp = Some(temp);
-        app
-    }
-
-    /// A file-backed emulator in `data_dir` (for restart tests; the caller owns the dir).
-    pub async fn spawn_persistent(data_dir: &Path) -> Self {
-        Self::start(data_dir, |c| c.in_memory = false).await
-    }
-
-    async fn start(data_dir: &Path, adjust: impl FnOnce(&mut Config)) -> Self {
-        let mut config = Config::for_tests(data_dir.to_path_buf());
-        adjust(&mut config);
-        let access_key = STANDARD
-            .decode(&config.access_key)
-            .expect("test key is base64");
-        let app = acs_chat_emulator::build_app(config, Arc::new(SystemClock))
-            .await
-            .expect("emulator builds");
-        let http_base = format!("http://{}", app.http_addr);
-        let https_base = format!("https://{}", app.https_addr);
-        let ca_pem = app.tls.trust_pem.clone();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(app.serve(async {
-            let _ = stopped.await;
-        }));
-        TestApp {
-            http_base,
-            https_base,
-            ca_pem,
-            data_dir: data_dir.to_path_buf(),
-            client: reqwest::Client::new(),
-            access_key,
-            stop: Some(stop),
-            task: Some(task),
-            _temp: None,
+    /// A builder for an emulator: `Config::for_tests` (file-backed, strict auth) in a temp dir
+    /// of its own, on the system clock; in memory instead under `ACS_TEST_STORE=memory`.
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder {
+            clock: Arc::new(SystemClock),
+            adjust: Vec::new(),
+            store: None,
+            data_dir: None,
         }
     }
 
@@ -396,37 +489,6 @@ pub fn wall_now_micros() -> i64 {
 }
 
 impl TestApp {
-    /// An in-memory, strict emulator that reads "now" from `clock`, so that tests can move time
-    /// (token expiry, `startTime`, `shareHistoryTime`) without sleeping.
-    pub async fn spawn_with_clock(clock: Arc<dyn acs_chat_emulator::clock::Clock>) -> Self {
-        let temp = tempfile::tempdir().expect("temp dir");
-        let config = Config::for_tests(temp.path().to_path_buf());
-        let access_key = STANDARD
-            .decode(&config.access_key)
-            .expect("test key is base64");
-        let app = acs_chat_emulator::build_app(config, clock)
-            .await
-            .expect("emulator builds");
-        let http_base = format!("http://{}", app.http_addr);
-        let https_base = format!("https://{}", app.https_addr);
-        let ca_pem = app.tls.trust_pem.clone();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(app.serve(async {
-            let _ = stopped.await;
-        }));
-        TestApp {
-            http_base,
-            https_base,
-            ca_pem,
-            data_dir: temp.path().to_path_buf(),
-            client: reqwest::Client::new(),
-            access_key,
-            stop: Some(stop),
-            task: Some(task),
-            _temp: Some(temp),
-        }
-    }
-
     /// Creates an identity without a token; returns its id.
     pub async fn create_identity(&self) -> String {
         let reply = self

@@ -75,7 +75,7 @@ fn assert_acs_error(reply: &Reply, status: u16) {
 
 #[tokio::test]
 async fn create_with_token_returns_identity_and_token() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let reply = app
         .identity(
             Method::POST,
@@ -114,7 +114,7 @@ async fn create_with_token_returns_identity_and_token() {
 
 #[tokio::test]
 async fn create_without_token_has_no_access_token() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     for body in [
         None,
         Some(json!({})),
@@ -137,7 +137,7 @@ async fn create_without_token_has_no_access_token() {
 
 #[tokio::test]
 async fn every_identity_is_new() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let a = app.create_identity().await;
     let b = app.create_identity().await;
     assert_ne!(a, b);
@@ -146,7 +146,7 @@ async fn every_identity_is_new() {
 
 #[tokio::test]
 async fn token_lifetime_follows_expires_in_minutes() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     for (minutes, seconds) in [(Some(60), 3_600), (Some(1440), 86_400), (None, 86_400)] {
         let mut body = json!({ "createTokenWithScopes": ["chat"] });
         if let Some(m) = minutes {
@@ -167,7 +167,7 @@ async fn token_lifetime_follows_expires_in_minutes() {
 
 #[tokio::test]
 async fn expires_in_minutes_out_of_range_is_400() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let id = app.create_identity().await;
     for minutes in [59, 1441, 0, -1] {
         let reply = app
@@ -192,7 +192,7 @@ async fn expires_in_minutes_out_of_range_is_400() {
 
 #[tokio::test]
 async fn unknown_scope_is_400() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let reply = app
         .identity(
             Method::POST,
@@ -215,7 +215,7 @@ async fn unknown_scope_is_400() {
 
 #[tokio::test]
 async fn every_documented_scope_is_accepted() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let reply = app
         .identity(
             Method::POST,
@@ -249,7 +249,7 @@ async fn every_documented_scope_is_accepted() {
 
 #[tokio::test]
 async fn issue_token_returns_200_with_token() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let id = app.create_identity().await;
     let reply = app
         .identity(
@@ -277,7 +277,7 @@ async fn issue_token_returns_200_with_token() {
 
 #[tokio::test]
 async fn token_payload_is_python_safe_and_carries_the_claims() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     // Many tokens, so that an unlucky alignment of `>`, `?` or `~` would show.
     for _ in 0..40 {
         let reply = app
@@ -308,7 +308,7 @@ async fn token_payload_is_python_safe_and_carries_the_claims() {
 
 #[tokio::test]
 async fn revoke_refuses_old_tokens_but_not_new_ones() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (id, old) = app.create_user().await;
     assert_eq!(
         app.chat(Method::GET, "/chat/threads", &old, None)
@@ -343,7 +343,7 @@ async fn revoke_refuses_old_tokens_but_not_new_ones() {
 
 #[tokio::test]
 async fn delete_identity_is_204_twice_and_refuses_its_tokens() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (id, token) = app.create_user().await;
     let (_, other_token) = app.create_user().await;
     for _ in 0..2 {
@@ -372,7 +372,7 @@ async fn delete_identity_is_204_twice_and_refuses_its_tokens() {
 
 #[tokio::test]
 async fn get_identity_exists_from_2025_06_30() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (id, _) = app.create_user().await;
     let reply = app
         .identity(Method::GET, &identity_path(&id, "", "2025-06-30"), None)
@@ -398,7 +398,7 @@ async fn get_identity_exists_from_2025_06_30() {
 
 #[tokio::test]
 async fn unsigned_request_is_401() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let reply = app.raw(Method::POST, &create_path(), &[], Some("{}")).await;
     assert_acs_error(&reply, 401);
     let reply = app.raw(Method::POST, &create_path(), &[], None).await;
@@ -408,7 +408,7 @@ async fn unsigned_request_is_401() {
 
 #[tokio::test]
 async fn wrongly_signed_requests_are_401() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let path = create_path();
     let body = r#"{"createTokenWithScopes":["chat"]}"#;
 
@@ -481,7 +481,10 @@ async fn wrongly_signed_requests_are_401() {
 
 #[tokio::test]
 async fn lenient_auth_accepts_unsigned_identity_calls() {
-    let app = TestApp::spawn_with(|c| c.auth = AuthMode::Lenient).await;
+    let app = TestApp::builder()
+        .config(|c| c.auth = AuthMode::Lenient)
+        .spawn()
+        .await;
     let reply = app
         .raw(
             Method::POST,
@@ -506,7 +509,7 @@ async fn lenient_auth_accepts_unsigned_identity_calls() {
 
 #[tokio::test]
 async fn unknown_api_version_is_400() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let reply = app
         .identity(Method::POST, "/identities?api-version=2099-01-01", None)
         .await;
@@ -516,7 +519,7 @@ async fn unknown_api_version_is_400() {
 
 #[tokio::test]
 async fn missing_api_version_is_400() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let reply = app.identity(Method::POST, "/identities", None).await;
     assert_acs_error(&reply, 400);
     app.stop().await;
@@ -524,7 +527,7 @@ async fn missing_api_version_is_400() {
 
 #[tokio::test]
 async fn responses_carry_api_supported_versions() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let reply = app.identity(Method::POST, &create_path(), None).await;
     assert_eq!(reply.status, 201);
     let versions = reply
@@ -543,7 +546,7 @@ async fn responses_carry_api_supported_versions() {
 
 #[tokio::test]
 async fn actions_on_unknown_identities_are_404() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let unknown = format!("8:acs:{DEFAULT_RESOURCE_ID}_00000000-0000-0000-0000-000000000001");
     let reply = app
         .identity(
@@ -589,7 +592,7 @@ fn entra_token(aud: &str, exp: i64) -> String {
 
 #[tokio::test]
 async fn entra_bearer_tokens_for_the_communication_audience_are_accepted() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let url = format!(
         "{}/identities?api-version={IDENTITY_VERSION}",
         app.http_base
@@ -625,7 +628,7 @@ async fn entra_bearer_tokens_for_the_communication_audience_are_accepted() {
 
 #[tokio::test]
 async fn custom_ids_return_the_same_identity_on_2025_06_30() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let create = |version: &'static str| {
         let app = &app;
         async move {

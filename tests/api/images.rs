@@ -41,7 +41,7 @@ async fn upload(
 
 #[tokio::test]
 async fn upload_attach_view_and_delete_an_image() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, alice) = app.create_user().await;
     let (bob_id, bob) = app.create_user().await;
     let thread = app.create_thread(&alice, "pictures", &[&bob_id]).await;
@@ -150,7 +150,7 @@ async fn upload_attach_view_and_delete_an_image() {
 
 #[tokio::test]
 async fn bad_uploads_and_other_versions_are_refused() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, alice) = app.create_user().await;
     let (_, outsider) = app.create_user().await;
     let thread = app.create_thread(&alice, "pictures", &[]).await;

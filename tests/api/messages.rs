@@ -46,7 +46,7 @@ fn texts(items: &[Value]) -> Vec<String> {
 
 #[tokio::test]
 async fn send_returns_201_location_and_id() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let thread = app.create_thread(&token, "t", &[]).await;
     let reply = app
@@ -79,7 +79,7 @@ async fn send_returns_201_location_and_id() {
 
 #[tokio::test]
 async fn ids_increase_and_are_epoch_millisecond_strings() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let thread = app.create_thread(&token, "t", &[]).await;
     let before_ms = wall_now_micros() / 1_000;
@@ -115,7 +115,7 @@ async fn ids_increase_and_are_epoch_millisecond_strings() {
 
 #[tokio::test]
 async fn get_returns_the_message() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (alice, token) = app.create_user().await;
     let thread = app.create_thread(&token, "t", &[]).await;
     let before = wall_now_micros() / SECOND * SECOND;
@@ -167,7 +167,7 @@ async fn get_returns_the_message() {
 
 #[tokio::test]
 async fn list_is_newest_first_with_system_messages() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (alice, token) = app.create_user().await;
     let (bob, _) = app.create_user().await;
     let thread = app.create_thread(&token, "lunch", &[&bob]).await;
@@ -224,7 +224,7 @@ async fn list_is_newest_first_with_system_messages() {
 
 #[tokio::test]
 async fn list_pages_to_the_end_with_exact_counts() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let thread = app.create_thread(&token, "t", &[]).await;
     for n in 0..5 {
@@ -269,7 +269,7 @@ async fn list_pages_to_the_end_with_exact_counts() {
 #[tokio::test]
 async fn start_time_filters_older_messages() {
     let clock = Arc::new(FixedClock::new(wall_now_micros()));
-    let app = TestApp::spawn_with_clock(clock.clone()).await;
+    let app = TestApp::builder().clock(clock.clone()).spawn().await;
     let (_, token) = app.create_user().await;
     let thread = app.create_thread(&token, "t", &[]).await;
     let t0 = clock_now(&clock);
@@ -308,7 +308,7 @@ fn clock_now(clock: &FixedClock) -> i64 {
 
 #[tokio::test]
 async fn sender_can_update_a_message() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let thread = app.create_thread(&token, "t", &[]).await;
     let id = app.send_message(&token, &thread, "draft").await;
@@ -347,7 +347,7 @@ async fn sender_can_update_a_message() {
 
 #[tokio::test]
 async fn message_metadata_is_merge_patched() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let thread = app.create_thread(&token, "t", &[]).await;
     let reply = app
@@ -376,7 +376,7 @@ async fn message_metadata_is_merge_patched() {
 
 #[tokio::test]
 async fn only_the_sender_may_update_or_delete() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let (bob, bob_token) = app.create_user().await;
     let thread = app.create_thread(&token, "t", &[&bob]).await;
@@ -407,7 +407,7 @@ async fn only_the_sender_may_update_or_delete() {
 
 #[tokio::test]
 async fn delete_is_204_and_the_message_shows_deleted_on() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let thread = app.create_thread(&token, "t", &[]).await;
     let id = app.send_message(&token, &thread, "oops").await;
@@ -429,7 +429,7 @@ async fn delete_is_204_and_the_message_shows_deleted_on() {
 
 #[tokio::test]
 async fn message_over_28_kb_is_400_and_not_stored() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let thread = app.create_thread(&token, "t", &[]).await;
     let kept = app.send_message(&token, &thread, "small").await;
@@ -482,7 +482,7 @@ async fn message_over_28_kb_is_400_and_not_stored() {
 
 #[tokio::test]
 async fn system_message_types_cannot_be_sent() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let thread = app.create_thread(&token, "t", &[]).await;
     for kind in ["topicUpdated", "participantAdded", "participantRemoved"] {
@@ -503,7 +503,7 @@ async fn system_message_types_cannot_be_sent() {
 
 #[tokio::test]
 async fn invalid_message_id_is_400() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let thread = app.create_thread(&token, "t", &[]).await;
     let path = message_path(&thread, "invalid_chat_message_id");
@@ -525,7 +525,7 @@ async fn invalid_message_id_is_400() {
 
 #[tokio::test]
 async fn unknown_message_id_is_404() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let thread = app.create_thread(&token, "t", &[]).await;
     let path = message_path(&thread, "1593107077683");
@@ -543,7 +543,7 @@ async fn unknown_message_id_is_404() {
 
 #[tokio::test]
 async fn missing_content_is_400() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let thread = app.create_thread(&token, "t", &[]).await;
     for body in [
@@ -567,7 +567,7 @@ async fn missing_content_is_400() {
 
 #[tokio::test]
 async fn malformed_json_is_400_with_the_acs_body() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let thread = app.create_thread(&token, "t", &[]).await;
     let url = app.chat_url(&messages_path(&thread));
@@ -604,7 +604,7 @@ async fn malformed_json_is_400_with_the_acs_body() {
 #[tokio::test]
 async fn share_history_time_hides_earlier_messages() {
     let clock = Arc::new(FixedClock::new(wall_now_micros()));
-    let app = TestApp::spawn_with_clock(clock.clone()).await;
+    let app = TestApp::builder().clock(clock.clone()).spawn().await;
     let (_, token) = app.create_user().await;
     let (carol, carol_token) = app.create_user().await;
     let (dave, dave_token) = app.create_user().await;

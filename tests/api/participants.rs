@@ -61,7 +61,7 @@ async fn identities(app: &TestApp, n: usize) -> Vec<String> {
 
 #[tokio::test]
 async fn list_returns_every_participant() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (alice, token) = app.create_user().await;
     let (bob, _) = app.create_user().await;
     let mut bob_entry = participant(&bob);
@@ -107,7 +107,7 @@ async fn list_returns_every_participant() {
 
 #[tokio::test]
 async fn list_pages_with_skip_and_max_page_size() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let others = identities(&app, 4).await;
     let refs: Vec<&str> = others.iter().map(String::as_str).collect();
@@ -166,7 +166,7 @@ async fn list_pages_with_skip_and_max_page_size() {
 
 #[tokio::test]
 async fn add_is_201_and_posts_a_participant_added_message() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (alice, token) = app.create_user().await;
     let (dave, dave_token) = app.create_user().await;
     let thread = app.create_thread(&token, "t", &[]).await;
@@ -209,7 +209,7 @@ async fn add_is_201_and_posts_a_participant_added_message() {
 
 #[tokio::test]
 async fn adding_an_existing_participant_changes_nothing() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (alice, token) = app.create_user().await;
     let (bob, _) = app.create_user().await;
     let thread = app.create_thread(&token, "t", &[&bob]).await;
@@ -228,7 +228,7 @@ async fn adding_an_existing_participant_changes_nothing() {
 
 #[tokio::test]
 async fn add_reports_users_it_cannot_add() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (alice, token) = app.create_user().await;
     let (bob, _) = app.create_user().await;
     let thread = app.create_thread(&token, "t", &[]).await;
@@ -256,7 +256,7 @@ async fn add_reports_users_it_cannot_add() {
 
 #[tokio::test]
 async fn add_with_a_malformed_identifier_is_400() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let (bob, _) = app.create_user().await;
     let thread = app.create_thread(&token, "t", &[]).await;
@@ -278,7 +278,7 @@ async fn add_with_a_malformed_identifier_is_400() {
 
 #[tokio::test]
 async fn more_than_200_in_one_request_is_400() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let many = identities(&app, 201).await;
     let refs: Vec<&str> = many.iter().map(String::as_str).collect();
@@ -327,7 +327,7 @@ async fn more_than_200_in_one_request_is_400() {
 
 #[tokio::test]
 async fn a_thread_holds_at_most_250_participants() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let many = identities(&app, 250).await;
     let refs: Vec<&str> = many.iter().map(String::as_str).collect();
@@ -369,7 +369,7 @@ async fn a_thread_holds_at_most_250_participants() {
 
 #[tokio::test]
 async fn remove_takes_a_bare_identifier_and_the_removed_user_loses_access() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (alice, token) = app.create_user().await;
     let (bob, bob_token) = app.create_user().await;
     let (carol, _) = app.create_user().await;
@@ -437,7 +437,7 @@ async fn remove_takes_a_bare_identifier_and_the_removed_user_loses_access() {
 
 #[tokio::test]
 async fn remove_with_a_malformed_identifier_is_400() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let thread = app.create_thread(&token, "t", &[]).await;
     let reply = remove(
@@ -457,7 +457,7 @@ async fn remove_with_a_malformed_identifier_is_400() {
 
 #[tokio::test]
 async fn chat_join_limited_cannot_add_or_remove() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (alice, token) = app.create_user().await;
     let (limited, limited_token) = app.create_user_with_scopes(&["chat.join.limited"]).await;
     let (joiner, join_token) = app.create_user_with_scopes(&["chat.join"]).await;
@@ -506,7 +506,7 @@ async fn chat_join_limited_cannot_add_or_remove() {
 
 #[tokio::test]
 async fn non_participants_cannot_add_or_remove() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (alice, token) = app.create_user().await;
     let (stranger, stranger_token) = app.create_user().await;
     let thread = app.create_thread(&token, "t", &[]).await;
@@ -538,7 +538,7 @@ async fn non_participants_cannot_add_or_remove() {
 
 #[tokio::test]
 async fn unknown_action_segment_is_404() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (bob, _) = app.create_user().await;
     let (_, token) = app.create_user().await;
     let thread = app.create_thread(&token, "t", &[]).await;

@@ -60,7 +60,11 @@ async fn create_with_request_id(
 #[tokio::test]
 async fn state_survives_a_restart() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let app = TestApp::spawn_persistent(dir.path()).await;
+    let app = TestApp::builder()
+        .data_dir(dir.path())
+        .file_backed()
+        .spawn()
+        .await;
     assert_eq!(app.data_dir, dir.path());
     let (alice, alice_token) = app.create_user().await;
     let (bob, bob_token) = app.create_user().await;
@@ -168,7 +172,11 @@ async fn state_survives_a_restart() {
     let ca_before = app.ca_pem.clone();
     app.stop().await;
 
-    let app = TestApp::spawn_persistent(dir.path()).await;
+    let app = TestApp::builder()
+        .data_dir(dir.path())
+        .file_backed()
+        .spawn()
+        .await;
     let after = snapshot(&app, &alice_token, &[&thread, &deleted], &first).await;
     assert_eq!(after, before, "everything reads the same after the restart");
     // Spot checks, so that an empty snapshot on both sides cannot pass.
@@ -247,7 +255,14 @@ async fn state_survives_a_restart() {
 
 #[tokio::test]
 async fn in_memory_state_is_gone_after_a_restart() {
-    let app = TestApp::spawn().await;
+    // One data dir for both runs, as a user restarting with the same flags has: the state is
+    // gone because it was in memory, not because the second app looked in a fresh dir.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = TestApp::builder()
+        .data_dir(dir.path())
+        .in_memory()
+        .spawn()
+        .await;
     let (_, token) = app.create_user().await;
     app.create_thread(&token, "ephemeral", &[]).await;
     assert_eq!(
@@ -258,7 +273,11 @@ async fn in_memory_state_is_gone_after_a_restart() {
     );
     app.stop().await;
 
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder()
+        .data_dir(dir.path())
+        .in_memory()
+        .spawn()
+        .await;
     // Same access key, so the token's signature is fine; the identity is unknown.
     app.chat(Method::GET, "/chat/threads", &token, None)
         .await

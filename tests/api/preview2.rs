@@ -10,7 +10,7 @@ const V: &str = "api-version=2020-09-21-preview2";
 
 #[tokio::test]
 async fn preview2_threads_are_todays_threads_and_errors_are_bare() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (alice, token) = app.create_user().await;
     let (bob, bob_token) = app.create_user().await;
     let created = app

@@ -25,7 +25,7 @@ async fn send_receipt(app: &TestApp, token: &str, thread: &str, message_id: &str
 
 #[tokio::test]
 async fn send_read_receipt_is_200_with_an_empty_body() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (alice, token) = app.create_user().await;
     let thread = app.create_thread(&token, "t", &[]).await;
     let message = app.send_message(&token, &thread, "read me").await;
@@ -52,7 +52,7 @@ async fn send_read_receipt_is_200_with_an_empty_body() {
 
 #[tokio::test]
 async fn only_the_latest_receipt_per_participant_is_listed() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (alice, token) = app.create_user().await;
     let (bob, bob_token) = app.create_user().await;
     let thread = app.create_thread(&token, "t", &[&bob]).await;
@@ -87,7 +87,7 @@ async fn only_the_latest_receipt_per_participant_is_listed() {
 
 #[tokio::test]
 async fn receipt_for_an_unknown_message_is_404() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let thread = app.create_thread(&token, "t", &[]).await;
     let reply = send_receipt(&app, &token, &thread, "1593107077683").await;
@@ -99,7 +99,7 @@ async fn receipt_for_an_unknown_message_is_404() {
 
 #[tokio::test]
 async fn receipt_with_an_invalid_or_missing_message_id_is_400() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let thread = app.create_thread(&token, "t", &[]).await;
     let reply = send_receipt(&app, &token, &thread, "invalid_chat_message_id").await;
@@ -122,7 +122,7 @@ async fn receipt_with_an_invalid_or_missing_message_id_is_400() {
 
 #[tokio::test]
 async fn receipts_page_with_skip() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let (bob, bob_token) = app.create_user().await;
     let (carol, carol_token) = app.create_user().await;
@@ -165,7 +165,7 @@ async fn receipts_page_with_skip() {
 
 #[tokio::test]
 async fn typing_with_and_without_a_body_is_200_empty() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let thread = app.create_thread(&token, "t", &[]).await;
     let path = format!("{}/typing", thread_path(&thread));
@@ -193,7 +193,7 @@ async fn typing_with_and_without_a_body_is_200_empty() {
 
 #[tokio::test]
 async fn non_participants_cannot_send_receipts_or_typing() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let (_, stranger) = app.create_user().await;
     let thread = app.create_thread(&token, "t", &[]).await;

@@ -6,7 +6,7 @@ use crate::helpers::{TestApp, enc};
 
 #[tokio::test]
 async fn user_thread_message() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (alice, token) = app.create_user().await;
     let thread = app.create_thread(&token, "lunch", &[]).await;
     let id = app.send_message(&token, &thread, "hello").await;

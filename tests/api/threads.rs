@@ -90,7 +90,7 @@ fn assert_thread_id(id: &str) {
 
 #[tokio::test]
 async fn create_returns_201_with_location_and_thread() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (alice, token) = app.create_user().await;
     let (bob, _) = app.create_user().await;
     let before = wall_now_micros() / 1_000_000 * 1_000_000;
@@ -146,7 +146,7 @@ async fn create_returns_201_with_location_and_thread() {
 
 #[tokio::test]
 async fn creator_is_a_participant() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (alice, token) = app.create_user().await;
     let (bob, _) = app.create_user().await;
     let alone = app.create_thread(&token, "alone", &[]).await;
@@ -172,7 +172,7 @@ async fn creator_is_a_participant() {
 
 #[tokio::test]
 async fn unaddable_participants_are_reported_not_failed() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (alice, token) = app.create_user().await;
     let (bob, _) = app.create_user().await;
     let unknown = format!(
@@ -220,7 +220,7 @@ async fn unaddable_participants_are_reported_not_failed() {
 
 #[tokio::test]
 async fn malformed_identifier_is_400_and_creates_nothing() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let reply = create(
         &app,
@@ -239,7 +239,7 @@ async fn malformed_identifier_is_400_and_creates_nothing() {
 
 #[tokio::test]
 async fn missing_topic_is_400() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let reply = create(&app, &token, json!({ "participants": [] })).await;
     assert_eq!(reply.status, 400, "{}", reply.text);
@@ -254,7 +254,7 @@ async fn missing_topic_is_400() {
 
 #[tokio::test]
 async fn repeatability_request_id_replays_the_first_create() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let body = json!({ "topic": "once", "participants": [] });
     let first =
@@ -293,7 +293,7 @@ async fn repeatability_request_id_replays_the_first_create() {
 
 #[tokio::test]
 async fn get_returns_the_thread() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (alice, token) = app.create_user().await;
     let id = app.create_thread(&token, "lunch", &[]).await;
     let reply = get_thread(&app, &token, &id, CHAT_VERSION).await;
@@ -312,7 +312,7 @@ async fn get_returns_the_thread() {
 
 #[tokio::test]
 async fn update_topic_is_204_and_adds_a_topic_updated_message() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (alice, token) = app.create_user().await;
     let id = app.create_thread(&token, "old", &[]).await;
     let reply = patch(&app, &thread_path(&id), &token, json!({ "topic": "new" })).await;
@@ -345,7 +345,7 @@ async fn update_topic_is_204_and_adds_a_topic_updated_message() {
 
 #[tokio::test]
 async fn metadata_is_merge_patched() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let reply = create(
         &app,
@@ -381,7 +381,7 @@ async fn metadata_is_merge_patched() {
 
 #[tokio::test]
 async fn metadata_over_1_kb_is_400_and_changes_nothing() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let big = "x".repeat(1100);
     let reply = create(
@@ -422,7 +422,7 @@ async fn metadata_over_1_kb_is_400_and_changes_nothing() {
 
 #[tokio::test]
 async fn retention_policy_round_trips_and_null_reads_none() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let policy = json!({ "kind": "threadCreationDate", "deleteThreadAfterDays": 30 });
     let reply = create(
@@ -476,7 +476,7 @@ async fn retention_policy_round_trips_and_null_reads_none() {
 
 #[tokio::test]
 async fn retention_days_outside_30_to_90_are_400() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     for days in [29, 91] {
         let policy = json!({ "kind": "threadCreationDate", "deleteThreadAfterDays": days });
@@ -523,7 +523,7 @@ async fn retention_days_outside_30_to_90_are_400() {
 
 #[tokio::test]
 async fn metadata_and_retention_policy_are_absent_on_2024_03_07() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let body = json!({
         "topic": "t",
@@ -562,7 +562,7 @@ async fn metadata_and_retention_policy_are_absent_on_2024_03_07() {
 
 #[tokio::test]
 async fn list_threads_pages_with_next_links_to_the_end() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let (_, other) = app.create_user().await;
     let mut created = HashSet::new();
@@ -616,7 +616,7 @@ async fn list_threads_pages_with_next_links_to_the_end() {
 
 #[tokio::test]
 async fn delete_is_204_twice_then_get_is_404_and_the_list_shows_deleted_on() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let id = app.create_thread(&token, "doomed", &[]).await;
     for _ in 0..2 {
@@ -639,7 +639,7 @@ async fn delete_is_204_twice_then_get_is_404_and_the_list_shows_deleted_on() {
 
 #[tokio::test]
 async fn non_participants_are_403() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let (_, stranger) = app.create_user().await;
     let id = app.create_thread(&token, "private", &[]).await;
@@ -669,7 +669,7 @@ async fn non_participants_are_403() {
 
 #[tokio::test]
 async fn chat_join_cannot_create_update_or_delete_threads() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user().await;
     let (joiner, join_token) = app.create_user_with_scopes(&["chat.join"]).await;
     create(&app, &join_token, json!({ "topic": "mine" }))
@@ -704,7 +704,7 @@ async fn chat_join_cannot_create_update_or_delete_threads() {
 
 #[tokio::test]
 async fn voip_only_token_is_403() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.create_user_with_scopes(&["voip"]).await;
     create(&app, &token, json!({ "topic": "t" }))
         .await

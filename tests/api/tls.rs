@@ -79,7 +79,7 @@ fn sign_https(
 
 #[tokio::test]
 async fn https_health_verifies_against_the_emulator_ca() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let client = client_trusting(&app.ca_pem);
     assert!(
         app.https_base.starts_with("https://127.0.0.1:"),
@@ -101,8 +101,8 @@ async fn https_health_verifies_against_the_emulator_ca() {
 
 #[tokio::test]
 async fn a_client_trusting_another_ca_is_refused() {
-    let app = TestApp::spawn().await;
-    let other = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
+    let other = TestApp::builder().spawn().await;
     assert_ne!(app.ca_pem, other.ca_pem, "each data dir has its own CA");
     let client = client_trusting(&other.ca_pem);
     let result = client
@@ -119,7 +119,7 @@ async fn a_client_trusting_another_ca_is_refused() {
 
 #[tokio::test]
 async fn the_ca_is_served_over_http() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let reply = app.raw(Method::GET, "/_emulator/ca.pem", &[], None).await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.text, app.ca_pem);
@@ -133,7 +133,7 @@ async fn the_ca_is_served_over_http() {
 
 #[tokio::test]
 async fn links_use_https_when_the_request_came_over_https() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let client = client_trusting(&app.ca_pem);
 
     // Identity over HTTPS, signed for the HTTPS authority, as the SDKs do.

@@ -22,7 +22,7 @@ fn has(v: &Value, key: &str) -> bool {
 
 #[tokio::test]
 async fn each_version_serves_every_operation_with_its_own_fields() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().spawn().await;
     let (_, alice) = app.create_user().await;
     let (bob_id, bob) = app.create_user().await;
     for version in STABLE_AND_PREVIEW {
