@@ -109,3 +109,116 @@ impl Chat {
         self.clock.now_micros()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Interleavings forced on the writer: a write held in its transaction while the
+    //! operations under test queue behind it, so they run in one known order with no timing.
+
+    use std::future::Future;
+    use std::path::Path;
+
+    use futures_util::FutureExt;
+
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::config::DEFAULT_RESOURCE_ID;
+
+    fn user(name: &str) -> Caller {
+        Caller {
+            id: format!("8:acs:{DEFAULT_RESOURCE_ID}_{name}"),
+            scope: ChatScope::Full,
+        }
+    }
+
+    async fn chat_with_thread(alice: &Caller, bob: &Caller) -> anyhow::Result<(Chat, String)> {
+        let store = Store::connect(Path::new("unused"), true).await?;
+        let chat = Chat::new(store, Arc::new(SystemClock), DEFAULT_RESOURCE_ID, false);
+        let draft = ThreadDraft {
+            topic: Some("t".to_owned()),
+            participants: vec![ParticipantRequest {
+                id: Ok(bob.id.clone()),
+                display_name: None,
+                share_history_time: Ok(0),
+                metadata: Default::default(),
+            }],
+            metadata: Default::default(),
+            retention_policy: None,
+        };
+        let thread = chat
+            .create_thread(alice, Ok(draft), None, |_, _| String::new())
+            .await?;
+        Ok((chat, thread.thread_id))
+    }
+
+    /// Holds the writer until the returned sender is used or dropped; the writes queued
+    /// meanwhile then run in the order they were queued.
+    fn hold_writer(chat: &Chat) -> (std::sync::mpsc::Sender<()>, impl Future<Output = ()>) {
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let mut blocker = Box::pin(chat.store.write(move |_| {
+            let _ = held.recv();
+            Ok::<_, ApiError>(())
+        }));
+        assert!((&mut blocker).now_or_never().is_none(), "queued, held");
+        (release, async move {
+            let _ = blocker.await;
+        })
+    }
+
+    fn message(text: &str) -> MessageDraft {
+        MessageDraft {
+            content: Some(text.to_owned()),
+            ..MessageDraft::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_send_queued_behind_its_threads_deletion_is_refused() -> anyhow::Result<()> {
+        // With the membership check on a read before the write, the send would have passed
+        // its check here (the thread still existed) and been stored after the deletion.
+        let (alice, bob) = (user("alice"), user("bob"));
+        let (chat, thread) = chat_with_thread(&alice, &bob).await?;
+        let (release, blocker) = hold_writer(&chat);
+        let mut delete = Box::pin(chat.delete_thread(&alice, &thread));
+        assert!((&mut delete).now_or_never().is_none(), "queued");
+        let mut send = Box::pin(chat.send_message(&bob, &thread, message("late")));
+        assert!(
+            (&mut send).now_or_never().is_none(),
+            "queued after the deletion"
+        );
+        release.send(())?;
+        blocker.await;
+        delete.await?;
+        let refused = send.await.expect_err("the thread was deleted first");
+        assert_eq!(refused.status(), axum::http::StatusCode::NOT_FOUND);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_send_queued_behind_the_senders_removal_is_refused() -> anyhow::Result<()> {
+        let (alice, bob) = (user("alice"), user("bob"));
+        let (chat, thread) = chat_with_thread(&alice, &bob).await?;
+        let (release, blocker) = hold_writer(&chat);
+        let mut remove = Box::pin(chat.remove_participant(&alice, &thread, Ok(bob.id.clone())));
+        assert!((&mut remove).now_or_never().is_none(), "queued");
+        let mut send = Box::pin(chat.send_message(&bob, &thread, message("late")));
+        assert!(
+            (&mut send).now_or_never().is_none(),
+            "queued after the removal"
+        );
+        release.send(())?;
+        blocker.await;
+        remove.await?;
+        let refused = send.await.expect_err("bob was removed first");
+        assert_eq!(refused.status(), axum::http::StatusCode::FORBIDDEN);
+        // And the thread holds no message of his after the removal.
+        let page = chat.list_messages(&alice, &thread, None, None, 50).await?;
+        assert!(
+            page.messages
+                .iter()
+                .all(|m| m.sender_id.as_deref() != Some(bob.id.as_str())),
+            "no message of bob's was stored"
+        );
+        Ok(())
+    }
+}
