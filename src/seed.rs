@@ -253,6 +253,14 @@ impl SeedFile {
                 };
                 members.push((resolve(&p.id, &context)?, p.display_name.clone(), share));
             }
+            if members.len() > crate::chat::MAX_PARTICIPANTS {
+                return Err(format!(
+                    "{context}: a thread can have at most {} participants",
+                    crate::chat::MAX_PARTICIPANTS
+                ));
+            }
+            crate::chat::check_metadata_size(&thread.metadata)
+                .map_err(|e| format!("{context}: {e}"))?;
             let participants: Vec<ParticipantState> = members
                 .iter()
                 .enumerate()
@@ -335,12 +343,14 @@ impl SeedFile {
                         m.from
                     ));
                 }
-                if m.kind != "text" && m.kind != "html" {
-                    return Err(format!(
-                        "{context}: message type {} cannot be seeded (text or html)",
-                        m.kind
-                    ));
-                }
+                // The chat layer's rules for what a user may send.
+                let kind = crate::chat::user_message_kind(Some(&m.kind))
+                    .and_then(|kind| {
+                        crate::chat::check_content_size(&m.content)?;
+                        crate::chat::check_metadata_size(&m.metadata)?;
+                        Ok(kind)
+                    })
+                    .map_err(|e| format!("{context}: message from {}: {e}", m.from))?;
                 at = match &m.created_at {
                     Some(t) => time(Some(t), DEFAULT_TIME, &context)?,
                     None => at + 1_000_000,
@@ -350,7 +360,7 @@ impl SeedFile {
                     ..MessageContent::default()
                 };
                 push(
-                    &m.kind,
+                    kind.as_str(),
                     Some(sender),
                     m.sender_display_name.clone(),
                     content,
@@ -421,5 +431,30 @@ mod tests {
         let outsider = parse("identities: [{id: a}, {id: b}]\nthreads: [{topic: t, createdBy: a, messages: [{from: b, content: x}]}]")
             .and_then(|s| s.to_state(RESOURCE).map(|_| ()));
         assert!(outsider.is_err_and(|e| e.contains("not a participant")));
+    }
+
+    #[test]
+    fn seeded_messages_keep_the_chat_limits() {
+        // The same rules as a send: text or html, at most 28 KB, metadata at most 1 KB.
+        let seed = |message: &str| {
+            parse(&format!(
+                r#"{{"identities":[{{"id":"a"}}],"threads":[{{"topic":"t","createdBy":"a","messages":[{message}]}}]}}"#
+            ))
+            .and_then(|s| s.to_state(RESOURCE).map(|_| ()))
+        };
+        assert!(seed(r#"{"from":"a","content":"hi","type":"html"}"#).is_ok());
+        let long = "x".repeat(29 * 1024);
+        assert!(
+            seed(&format!(r#"{{"from":"a","content":"{long}"}}"#))
+                .is_err_and(|e| e.contains("limit"))
+        );
+        assert!(seed(r#"{"from":"a","content":"x","type":"topicUpdated"}"#).is_err());
+        let big = "v".repeat(1100);
+        assert!(
+            seed(&format!(
+                r#"{{"from":"a","content":"x","metadata":{{"k":"{big}"}}}}"#
+            ))
+            .is_err_and(|e| e.contains("metadata"))
+        );
     }
 }

@@ -19,7 +19,7 @@ pub const MAX_METADATA_BYTES: usize = 1024;
 pub type MetadataPatch = BTreeMap<String, Option<String>>;
 
 /// The "approximately 28 KB" message limit, in UTF-8 bytes.
-pub(super) fn check_content_size(content: &str) -> ApiResult<()> {
+pub(crate) fn check_content_size(content: &str) -> ApiResult<()> {
     if content.len() > MAX_MESSAGE_BYTES {
         return Err(ApiError::bad_request(format!(
             "The message content is {} bytes; the limit is {MAX_MESSAGE_BYTES} bytes.",
@@ -30,7 +30,7 @@ pub(super) fn check_content_size(content: &str) -> ApiResult<()> {
 }
 
 /// Checks the 1 KB metadata limit (keys and values, UTF-8 bytes).
-pub(super) fn check_metadata_size(metadata: &Metadata) -> ApiResult<()> {
+pub(crate) fn check_metadata_size(metadata: &Metadata) -> ApiResult<()> {
     let size: usize = metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
     if size > MAX_METADATA_BYTES {
         return Err(ApiError::bad_request(format!(

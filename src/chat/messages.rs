@@ -44,7 +44,7 @@ pub struct MessageChange {
 }
 
 /// Only text and html can be sent; the other types are the service's system messages.
-fn user_message_kind(kind: Option<&str>) -> ApiResult<MessageKind> {
+pub(crate) fn user_message_kind(kind: Option<&str>) -> ApiResult<MessageKind> {
     match kind.map(str::to_ascii_lowercase).as_deref() {
         None | Some("text") => Ok(MessageKind::Text),
         Some("html") => Ok(MessageKind::Html),

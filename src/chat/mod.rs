@@ -27,6 +27,9 @@ use std::sync::Arc;
 pub use access::thread_not_found;
 pub use images::ImageUpload;
 pub use limits::{MAX_PARTICIPANTS, MetadataPatch};
+/// The rules the seed loader applies to what it builds without going through an operation.
+pub(crate) use limits::{check_content_size, check_metadata_size};
+pub(crate) use messages::user_message_kind;
 pub use messages::{AttachmentRequest, MessageChange, MessageDraft};
 pub use participants::{ParticipantRequest, RejectedParticipant};
 pub use threads::{RetentionRequest, ThreadChange, ThreadDraft};
