@@ -56,6 +56,11 @@ impl ApiError {
         }
     }
 
+    /// 400 for a body that is not the JSON the operation takes.
+    pub fn invalid_body(detail: impl std::fmt::Display) -> Self {
+        ApiError::bad_request(format!("The request body is not valid: {detail}."))
+    }
+
     /// The HTTP status this error answers with.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -166,15 +171,6 @@ impl From<store::Error> for ApiError {
             }
             other => ApiError::Store(other),
         }
-    }
-}
-
-impl From<axum::extract::rejection::JsonRejection> for ApiError {
-    fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
-        ApiError::bad_request(format!(
-            "The request body is not valid: {}",
-            rejection.body_text()
-        ))
     }
 }
 

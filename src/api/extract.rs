@@ -214,8 +214,7 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> ApiResult<axum::b
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::bad_request(format!("The request body is not valid: {e}.")))
+    serde_json::from_slice(bytes).map_err(ApiError::invalid_body)
 }
 
 /// Scheme and authority that absolute URLs in responses (`Location`, `nextLink`) start with:

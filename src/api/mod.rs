@@ -488,8 +488,7 @@ pub fn thread_path_segment(thread_id: &str) -> String {
 
 /// Parses a JSON value into a request DTO, with the ACS 400 for a body that does not fit.
 pub fn from_json_value<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> ApiResult<T> {
-    serde_json::from_value(value)
-        .map_err(|e| ApiError::bad_request(format!("The request body is not valid: {e}.")))
+    serde_json::from_value(value).map_err(ApiError::invalid_body)
 }
 
 /// A 204 with no body.
