@@ -176,8 +176,9 @@ impl ClaimedIdentity {
     }
 }
 
-/// Middleware for access-key routes (identity): verifies the HMAC signature (unless
-/// `--auth lenient`) and passes the request on with its body intact.
+/// Middleware for access-key routes (identity): verifies the HMAC signature, or an Entra bearer
+/// token with `--accept-entra-tokens` (unless `--auth lenient`), and passes the request on with
+/// its body intact.
 pub async fn require_access_key(
     State(state): State<AppState>,
     request: Request,
@@ -187,7 +188,12 @@ pub async fn require_access_key(
         return next.run(request).await;
     }
     if let Some(token) = bearer_token(request.headers()) {
-        return match check_entra_token(token, state.clock.now_micros()) {
+        let checked = if state.config.accept_entra_tokens {
+            check_entra_token(token, system_now_secs())
+        } else {
+            Err("Entra bearer tokens need --accept-entra-tokens".to_owned())
+        };
+        return match checked {
             Ok(()) => next.run(request).await,
             Err(reason) => {
                 tracing::debug!(%reason, "Entra bearer token refused");
@@ -201,16 +207,48 @@ pub async fn require_access_key(
     }
 }
 
+/// Seconds since the Unix epoch on the machine's real clock (not `state.clock`).
+fn system_now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 /// The identity API also takes Microsoft Entra tokens for `https://communication.azure.com`
 /// (api-contract.md §7; the SDKs' `*_from_token_credential` tests use them). The emulator cannot
-/// check Entra's signatures offline, so it accepts any unexpired JWT with that audience.
-fn check_entra_token(token: &str, now_micros: i64) -> Result<(), String> {
-    let payload = token.split('.').nth(1).ok_or("not a JWT")?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .map_err(|_| "JWT payload is not base64url".to_owned())?;
-    let claims: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|_| "JWT payload is not JSON".to_owned())?;
+/// check Entra's signatures offline, so with `--accept-entra-tokens` it trusts any JWT that looks
+/// signed and is unexpired with that audience. Unsigned ones (`alg: none`, an empty signature
+/// part) are refused: they do not even claim a signature, and trusting `alg: none` is the
+/// classic JWT flaw (RFC 8725 §2.1; §3.1: verify the algorithm).
+///
+/// `exp` is compared with the real clock, like `x-ms-date`: Entra issues tokens on real time,
+/// and tests that move the emulator's clock must not expire the SDKs' Entra credential.
+fn check_entra_token(token: &str, now_secs: i64) -> Result<(), String> {
+    let segments: Vec<&str> = token.split('.').collect();
+    let [header, payload, signature] = segments[..] else {
+        return Err("not a JWT of three segments".to_owned());
+    };
+    let json_segment = |segment: &str, what: &str| -> Result<serde_json::Value, String> {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(segment.trim_end_matches('='))
+            .map_err(|_| format!("JWT {what} is not base64url"))?;
+        serde_json::from_slice(&bytes).map_err(|_| format!("JWT {what} is not JSON"))
+    };
+    let header = json_segment(header, "header")?;
+    match header["alg"].as_str() {
+        None => return Err("JWT header has no alg".to_owned()),
+        Some(alg) if alg.eq_ignore_ascii_case("none") => {
+            return Err("unsigned JWT (alg none)".to_owned());
+        }
+        Some(_) => {}
+    }
+    let signed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(signature.trim_end_matches('='))
+        .is_ok_and(|bytes| !bytes.is_empty());
+    if !signed {
+        return Err("JWT signature is empty or not base64url".to_owned());
+    }
+    let claims = json_segment(payload, "payload")?;
     let audience_ok = |aud: &serde_json::Value| {
         aud.as_str()
             .is_some_and(|a| a.trim_end_matches('/') == "https://communication.azure.com")
@@ -226,7 +264,7 @@ fn check_entra_token(token: &str, now_micros: i64) -> Result<(), String> {
         ));
     }
     match claims["exp"].as_i64() {
-        Some(exp) if exp.saturating_mul(1_000_000) > now_micros => Ok(()),
+        Some(exp) if exp > now_secs => Ok(()),
         _ => Err("missing or past exp".to_owned()),
     }
 }
