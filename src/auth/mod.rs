@@ -301,8 +301,8 @@ pub async fn require_admin_key(
     }
 }
 
-/// Reads the body (up to `limit` bytes), checks the HMAC signature, and gives the request back
-/// with its body.
+/// Reads the body (up to `limit` bytes), checks the HMAC signature and the freshness of the
+/// date it signs, and gives the request back with its body.
 async fn verified(state: &AppState, request: Request, limit: usize) -> Result<Request, ApiError> {
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, limit)
@@ -331,11 +331,21 @@ async fn verified(state: &AppState, request: Request, limit: usize) -> Result<Re
         content_sha256: header("x-ms-content-sha256"),
         body: &body,
     };
-    if let Err(reason) = hmac::verify(&signed, &state.keys.access_key) {
-        tracing::debug!(%reason, "access-key signature refused");
-        return Err(ApiError::Unauthorized(
-            "Request is not authorized.".to_owned(),
-        ));
+    // The signer's date is checked against the machine's real clock, never `state.clock`: the
+    // SDKs sign with real time, and tests may move the emulator's clock (token expiry,
+    // retention) while their signed identity calls must keep working.
+    match hmac::verify(&signed, &state.keys.access_key, system_now_secs()) {
+        Ok(()) => Ok(Request::from_parts(parts, Body::from(body))),
+        Err(refusal) => {
+            tracing::debug!(reason = %refusal, "access-key signature refused");
+            Err(ApiError::Unauthorized(match refusal {
+                hmac::Refusal::Signature(_) => "Request is not authorized.".to_owned(),
+                hmac::Refusal::Date { header, .. } => format!(
+                    "Request is not authorized: the signed {header} header must be an HTTP date \
+                     within {} minutes of the current time.",
+                    hmac::MAX_CLOCK_SKEW_SECS / 60
+                ),
+            }))
+        }
     }
-    Ok(Request::from_parts(parts, Body::from(body)))
 }

@@ -7,13 +7,19 @@
 //! Every token here is built test-side (base64url JSON and an HMAC written out again), so a bug
 //! in the emulator's own minting cannot hide a bug in its checking.
 
+use std::sync::Arc;
+
+use acs_chat_emulator::clock::FixedClock;
 use acs_chat_emulator::config::AuthMode;
 use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use hmac::{Hmac, Mac};
 use reqwest::Method;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
 
-use crate::helpers::{IDENTITY_VERSION, Reply, TestApp, wall_now_micros};
+use crate::helpers::{IDENTITY_VERSION, Reply, TestApp, default_key, httpdate, wall_now_micros};
 
 fn create_path() -> String {
     format!("/identities?api-version={IDENTITY_VERSION}")
@@ -127,5 +133,118 @@ async fn lenient_mode_still_accepts_entra_tokens() {
     let app = TestApp::spawn_with(|c| c.auth = AuthMode::Lenient).await;
     let reply = create_with_bearer(&app, &signed_looking_entra_token()).await;
     assert_eq!(reply.status, 201, "{}", reply.text);
+    app.stop().await;
+}
+
+// --- 2. Freshness of access-key signatures ---------------------------------------------------
+
+/// `x-ms-date` values a correctly signed request is refused with, and why.
+fn stale_dates() -> Vec<(&'static str, String)> {
+    let now = OffsetDateTime::now_utc();
+    vec![
+        ("30 days ago", httpdate(now - Duration::days(30))),
+        ("16 minutes ago", httpdate(now - Duration::minutes(16))),
+        ("1 day ahead", httpdate(now + Duration::days(1))),
+        ("16 minutes ahead", httpdate(now + Duration::minutes(16))),
+        ("not a date", "yesterday-ish".to_owned()),
+        (
+            "Unix seconds, not an HTTP date",
+            now.unix_timestamp().to_string(),
+        ),
+        ("empty", String::new()),
+    ]
+}
+
+#[tokio::test]
+async fn access_key_signatures_outside_the_fifteen_minute_window_are_401() {
+    let app = TestApp::spawn().await;
+    let path = create_path();
+    for (case, date) in stale_dates() {
+        let headers = app.sign_dated("POST", &path, "", &default_key(), &date);
+        let reply = app.raw(Method::POST, &path, &headers, None).await;
+        assert_unauthorized(&reply, case);
+    }
+    // Inside the window, either side of now, the same request passes. The margin is a minute,
+    // so a slow machine cannot push these out of it.
+    let now = OffsetDateTime::now_utc();
+    for date in [
+        httpdate(now - Duration::minutes(14)),
+        httpdate(now + Duration::minutes(14)),
+    ] {
+        let headers = app.sign_dated("POST", &path, "", &default_key(), &date);
+        let reply = app.raw(Method::POST, &path, &headers, None).await;
+        assert_eq!(reply.status, 201, "{date}: {}", reply.text);
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_stale_date_header_is_401_when_date_is_what_was_signed() {
+    // Older SDKs (identity 1.0.x, administration 1.0.0b4) sign `Date` instead of `x-ms-date`.
+    let app = TestApp::spawn().await;
+    let path = create_path();
+    let host = app.http_base.trim_start_matches("http://").to_owned();
+    let hash = STANDARD.encode(Sha256::digest(b""));
+    let signed_with_date = |date: &str| {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&default_key()).expect("any key");
+        mac.update(format!("POST\n{path}\n{date};{host};{hash}").as_bytes());
+        let signature = STANDARD.encode(mac.finalize().into_bytes());
+        vec![
+            ("date", date.to_owned()),
+            ("x-ms-content-sha256", hash.clone()),
+            (
+                "authorization",
+                format!(
+                    "HMAC-SHA256 SignedHeaders=date;host;x-ms-content-sha256&Signature={signature}"
+                ),
+            ),
+        ]
+    };
+    let stale = httpdate(OffsetDateTime::now_utc() - Duration::days(30));
+    let reply = app
+        .raw(Method::POST, &path, &signed_with_date(&stale), None)
+        .await;
+    assert_unauthorized(&reply, "Date 30 days ago");
+    let fresh = httpdate(OffsetDateTime::now_utc());
+    let reply = app
+        .raw(Method::POST, &path, &signed_with_date(&fresh), None)
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn admin_routes_refuse_stale_access_key_signatures() {
+    let app = TestApp::spawn().await;
+    let path = "/_emulator/faults";
+    for (case, date) in stale_dates() {
+        let headers = app.sign_dated("DELETE", path, "", &default_key(), &date);
+        let reply = app.raw(Method::DELETE, path, &headers, None).await;
+        assert_unauthorized(&reply, case);
+    }
+    let headers = app.sign("DELETE", path, "", &default_key());
+    let reply = app.raw(Method::DELETE, path, &headers, None).await;
+    assert!(reply.status.is_success(), "{}", reply.text);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn signed_identity_calls_keep_working_when_the_emulator_clock_is_elsewhere() {
+    // The freshness window is about the signer's real clock; the emulator's clock may be moved
+    // by tests (here: 30 days back) and must not make every signed call stale.
+    let clock = Arc::new(FixedClock::new(
+        wall_now_micros() - 30 * 24 * 3600 * 1_000_000,
+    ));
+    let app = TestApp::spawn_with_clock(clock.clone()).await;
+    let (_, token) = app.create_user().await;
+    clock.advance_micros(60 * 24 * 3600 * 1_000_000);
+    let id = app.create_identity().await;
+    assert!(!id.is_empty());
+    let reply = app.chat(Method::GET, "/chat/threads", &token, None).await;
+    assert_eq!(
+        reply.status, 401,
+        "the token expired on the emulator's clock: {}",
+        reply.text
+    );
     app.stop().await;
 }
