@@ -23,6 +23,10 @@ use crate::error::ApiError;
 /// Largest identity request body read for signature checking.
 const MAX_SIGNED_BODY: usize = 64 * 1024;
 
+/// How far ahead of the emulator's clock a user token's `iat` or `nbf` may be, in seconds:
+/// room for the clocks of two emulators sharing a key, not for tokens dated in the future.
+const MAX_TOKEN_CLOCK_SKEW_SECS: i64 = 5 * 60;
+
 /// Key material derived from the access key.
 #[derive(Debug, Clone)]
 pub struct Keys {
@@ -107,9 +111,35 @@ impl FromRequestParts<AppState> for AcsUser {
             AuthMode::Lenient => token::decode_unverified(token).map_err(unauthorized)?,
             AuthMode::Strict => {
                 let claims = token::verify(token, &state.keys).map_err(unauthorized)?;
+                // The emulator's clock, not the real one: the emulator minted the token with it
+                // (`api::identity::issue_token`), and tests move it to expire tokens.
                 let now = state.clock.now_micros();
                 if claims.exp.saturating_mul(1_000_000) <= now {
                     return Err(unauthorized("token expired".to_owned()));
+                }
+                let latest_start = now.saturating_add(MAX_TOKEN_CLOCK_SKEW_SECS * 1_000_000);
+                if claims.iat.saturating_mul(1_000_000) > latest_start {
+                    return Err(unauthorized(format!(
+                        "token issued in the future (iat {})",
+                        claims.iat
+                    )));
+                }
+                if let Some(nbf) = claims
+                    .nbf
+                    .filter(|nbf| nbf.saturating_mul(1_000_000) > latest_start)
+                {
+                    return Err(unauthorized(format!("token not valid yet (nbf {nbf})")));
+                }
+                // The key signs tokens of whatever --resource-id the emulator had then; a token
+                // minted for another resource id must not act on this one.
+                if !claims
+                    .resource_id
+                    .eq_ignore_ascii_case(&state.config.resource_id)
+                {
+                    return Err(unauthorized(format!(
+                        "token of resource {}, not {}",
+                        claims.resource_id, state.config.resource_id
+                    )));
                 }
                 let identity = state
                     .store

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use acs_chat_emulator::clock::FixedClock;
-use acs_chat_emulator::config::AuthMode;
+use acs_chat_emulator::config::{AuthMode, DEFAULT_RESOURCE_ID};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
@@ -68,6 +68,36 @@ fn signed_looking_entra_token() -> String {
 async fn create_with_bearer(app: &TestApp, token: &str) -> Reply {
     app.raw(Method::POST, &create_path(), &[bearer(token)], None)
         .await
+}
+
+/// A user token HS256-signed with the emulator's token secret, derived from the access key as
+/// the emulator documents it (`Keys::from_access_key`), but computed here.
+fn user_token(claims: &Value) -> String {
+    let mut secret = <Hmac<Sha256> as Mac>::new_from_slice(&default_key()).expect("any key");
+    secret.update(b"acs-chat-emulator/user-token/v1");
+    let secret = secret.finalize().into_bytes();
+    let signing_input = format!(
+        "{}.{}",
+        b64url(json!({"alg": "HS256", "typ": "JWT"}).to_string()),
+        b64url(claims.to_string())
+    );
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&secret).expect("any key");
+    mac.update(signing_input.as_bytes());
+    format!("{signing_input}.{}", b64url(mac.finalize().into_bytes()))
+}
+
+/// User-token claims for `raw_id` issued at `iat` (seconds), valid for an hour.
+fn user_claims(raw_id: &str, iat: i64) -> Value {
+    json!({
+        "skypeid": raw_id.trim_start_matches("8:"),
+        "scp": 1792,
+        "csi": iat.to_string(),
+        "exp": iat + 3600,
+        "acsScope": "chat",
+        "resourceId": DEFAULT_RESOURCE_ID,
+        "resourceLocation": "unitedstates",
+        "iat": iat,
+    })
 }
 
 fn assert_unauthorized(reply: &Reply, case: &str) {
@@ -246,5 +276,63 @@ async fn signed_identity_calls_keep_working_when_the_emulator_clock_is_elsewhere
         "the token expired on the emulator's clock: {}",
         reply.text
     );
+    app.stop().await;
+}
+
+// --- 3. User tokens dated in the future or of another resource -------------------------------
+
+#[tokio::test]
+async fn user_tokens_issued_or_valid_only_in_the_future_are_401() {
+    let now_micros = wall_now_micros();
+    let clock = Arc::new(FixedClock::new(now_micros));
+    let app = TestApp::spawn_with_clock(clock).await;
+    let id = app.create_identity().await;
+    let now = now_micros / 1_000_000;
+
+    let mut not_yet_valid = user_claims(&id, now);
+    not_yet_valid["nbf"] = json!(now + 10 * 60);
+    let cases = [
+        ("iat 10 minutes ahead", user_claims(&id, now + 10 * 60)),
+        ("iat a day ahead", user_claims(&id, now + 24 * 3600)),
+        ("nbf 10 minutes ahead", not_yet_valid),
+    ];
+    for (case, claims) in cases {
+        let reply = app
+            .chat(Method::GET, "/chat/threads", &user_token(&claims), None)
+            .await;
+        assert_unauthorized(&reply, case);
+    }
+    // Controls: now, and a little ahead (clocks of different machines disagree a little).
+    let mut nbf_now = user_claims(&id, now);
+    nbf_now["nbf"] = json!(now);
+    for claims in [user_claims(&id, now), user_claims(&id, now + 60), nbf_now] {
+        let reply = app
+            .chat(Method::GET, "/chat/threads", &user_token(&claims), None)
+            .await;
+        assert_eq!(reply.status, 200, "{claims}: {}", reply.text);
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn user_tokens_for_another_resource_are_401() {
+    let app = TestApp::spawn().await;
+    let id = app.create_identity().await;
+    let now = wall_now_micros() / 1_000_000;
+    let mut foreign = user_claims(&id, now);
+    foreign["resourceId"] = json!("00000000-0000-0000-0000-000000000000");
+    let reply = app
+        .chat(Method::GET, "/chat/threads", &user_token(&foreign), None)
+        .await;
+    assert_unauthorized(&reply, "resourceId of another resource");
+    let reply = app
+        .chat(
+            Method::GET,
+            "/chat/threads",
+            &user_token(&user_claims(&id, now)),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
     app.stop().await;
 }
