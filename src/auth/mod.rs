@@ -104,6 +104,12 @@ impl FromRequestParts<AppState> for AcsUser {
             tracing::debug!(%reason, "bearer token refused");
             ApiError::Unauthorized("Request is not authorized.".to_owned())
         };
+        // In both modes: who is calling decides what the request may do.
+        if has_several_authorizations(&parts.headers) {
+            return Err(unauthorized(
+                "more than one Authorization header".to_owned(),
+            ));
+        }
         let token = bearer_token(&parts.headers)
             .ok_or_else(|| unauthorized("no bearer token in Authorization".to_owned()))?;
 
@@ -174,6 +180,20 @@ impl FromRequestParts<AppState> for AcsUser {
     }
 }
 
+/// Whether the request has more than one `Authorization` header. Which one counts would be
+/// anyone's guess (the first for us, maybe the last for a proxy in front that checked it), so
+/// such requests are refused wherever credentials are checked (RFC 9110 §5.3: only fields
+/// defined as lists may be repeated, and `Authorization`, §11.6.2, is not one).
+fn has_several_authorizations(headers: &axum::http::HeaderMap) -> bool {
+    headers.get_all(AUTHORIZATION).iter().nth(1).is_some()
+}
+
+/// The 401 for a request with more than one `Authorization` header.
+fn several_authorizations() -> Response {
+    tracing::debug!("more than one Authorization header");
+    ApiError::Unauthorized("Request is not authorized.".to_owned()).into_response()
+}
+
 /// The token of `Authorization: Bearer <token>` (scheme in any case), trimmed.
 pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
@@ -216,6 +236,9 @@ pub async fn require_access_key(
 ) -> Response {
     if state.config.auth == AuthMode::Lenient {
         return next.run(request).await;
+    }
+    if has_several_authorizations(request.headers()) {
+        return several_authorizations();
     }
     if let Some(token) = bearer_token(request.headers()) {
         let checked = if state.config.accept_entra_tokens {
@@ -309,6 +332,9 @@ pub async fn require_admin_key(
 ) -> Response {
     if state.config.auth == AuthMode::Lenient {
         return next.run(request).await;
+    }
+    if has_several_authorizations(request.headers()) {
+        return several_authorizations();
     }
     if let Some(key) = bearer_token(request.headers()) {
         // Compare MACs of both, so the comparison takes the same time wherever they differ.

@@ -336,3 +336,64 @@ async fn user_tokens_for_another_resource_are_401() {
     assert_eq!(reply.status, 200, "{}", reply.text);
     app.stop().await;
 }
+
+// --- 4. Duplicate Authorization headers ------------------------------------------------------
+
+#[tokio::test]
+async fn duplicate_authorization_headers_are_401_on_chat_identity_and_admin_routes() {
+    let app = TestApp::spawn().await;
+    let (_, token) = app.create_user().await;
+
+    // Chat: the same valid token twice, and a valid token followed by garbage.
+    let url = app.chat_url("/chat/threads");
+    for (case, second) in [("same token twice", token.as_str()), ("then garbage", "x")] {
+        let reply = app
+            .send(Method::GET, &url, &[bearer(&token), bearer(second)], None)
+            .await;
+        assert_unauthorized(&reply, &format!("chat: {case}"));
+    }
+
+    // Identity: a correct signature plus a second Authorization.
+    let path = create_path();
+    let mut headers = app.sign("POST", &path, "", &default_key());
+    headers.push(bearer(&token));
+    let reply = app.raw(Method::POST, &path, &headers, None).await;
+    assert_unauthorized(&reply, "identity: signature plus bearer");
+    let signed = app.sign("POST", &path, "", &default_key());
+    let authorization = signed
+        .iter()
+        .find(|(name, _)| *name == "authorization")
+        .expect("signed")
+        .clone();
+    let mut headers = signed;
+    headers.push(authorization);
+    let reply = app.raw(Method::POST, &path, &headers, None).await;
+    assert_unauthorized(&reply, "identity: the same signature twice");
+
+    // Admin: the access key twice.
+    let key = bearer(acs_chat_emulator::config::DEFAULT_ACCESS_KEY);
+    let reply = app
+        .raw(
+            Method::DELETE,
+            "/_emulator/faults",
+            &[key.clone(), key.clone()],
+            None,
+        )
+        .await;
+    assert_unauthorized(&reply, "admin: the access key twice");
+
+    // Controls: one header each passes.
+    assert_eq!(
+        app.send(Method::GET, &url, &[bearer(&token)], None)
+            .await
+            .status,
+        200
+    );
+    assert!(
+        app.raw(Method::DELETE, "/_emulator/faults", &[key], None)
+            .await
+            .status
+            .is_success()
+    );
+    app.stop().await;
+}
