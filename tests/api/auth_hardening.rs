@@ -19,7 +19,13 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
-use crate::helpers::{IDENTITY_VERSION, Reply, TestApp, default_key, httpdate, wall_now_micros};
+use crate::helpers::{
+    IDENTITY_VERSION, Reply, TestApp, default_key, enc, httpdate, wall_now_micros,
+};
+
+/// The identity the JS SDK's error-case tests use: a well-formed id of another resource.
+const OTHER_RESOURCE_USER: &str =
+    "8:acs:00000000-0000-0000-0000-000000000000_00000000-0000-0000-0000-000000000000";
 
 fn create_path() -> String {
     format!("/identities?api-version={IDENTITY_VERSION}")
@@ -395,5 +401,72 @@ async fn duplicate_authorization_headers_are_401_on_chat_identity_and_admin_rout
             .status
             .is_success()
     );
+    app.stop().await;
+}
+
+// --- 5. The service's answers on the identity API --------------------------------------------
+
+#[tokio::test]
+async fn identities_of_another_resource_are_401_on_issue_revoke_and_delete() {
+    // communicationIdentityClient.spec.ts, "Error Cases": issue, revoke and delete of
+    // `8:acs:00000000-…_00000000-…` each expect statusCode 401; the recordings show
+    // {"code":"IdentityNotOwned","message":"Provided identity doesn't belong to the resource."}.
+    let app = TestApp::spawn().await;
+    let path = |suffix: &str| {
+        format!(
+            "/identities/{}{suffix}?api-version={IDENTITY_VERSION}",
+            enc(OTHER_RESOURCE_USER)
+        )
+    };
+    let replies = [
+        (
+            "issue",
+            app.identity(
+                Method::POST,
+                &path("/:issueAccessToken"),
+                Some(json!({"scopes": ["chat", "voip"]})),
+            )
+            .await,
+        ),
+        (
+            "revoke",
+            app.identity(Method::POST, &path("/:revokeAccessTokens"), None)
+                .await,
+        ),
+        (
+            "delete",
+            app.identity(Method::DELETE, &path(""), None).await,
+        ),
+    ];
+    for (case, reply) in replies {
+        assert_unauthorized(&reply, case);
+        assert_eq!(
+            reply.json()["error"]["message"],
+            "Provided identity doesn't belong to the resource.",
+            "{case}"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn issue_token_without_scopes_is_400_with_the_service_message() {
+    // communicationIdentityClient.spec.ts: getToken(user, []) → 400 with exactly this message;
+    // the recording's code is ValidationError.
+    let app = TestApp::spawn().await;
+    let id = app.create_identity().await;
+    let path = format!(
+        "/identities/{}/:issueAccessToken?api-version={IDENTITY_VERSION}",
+        enc(&id)
+    );
+    for body in [json!({"scopes": []}), json!({})] {
+        let reply = app.identity(Method::POST, &path, Some(body.clone())).await;
+        reply.assert_error(400, "ValidationError");
+        assert_eq!(
+            reply.json()["error"]["message"],
+            "Invalid scopes - Scopes field is required.",
+            "{body}"
+        );
+    }
     app.stop().await;
 }
