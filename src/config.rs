@@ -192,6 +192,18 @@ pub struct Config {
     #[arg(long, env = "ACS_EMULATOR_AUTH", value_enum, default_value_t = AuthMode::Strict)]
     pub auth: AuthMode,
 
+    /// With --auth strict, also accept Microsoft Entra ID bearer tokens on the identity API.
+    /// The emulator cannot verify Entra's signatures offline, so it then trusts ANY
+    /// well-formed, signed-looking (alg other than none, non-empty signature), unexpired JWT
+    /// whose audience is https://communication.azure.com. Off by default; --auth lenient
+    /// accepts such tokens anyway.
+    #[arg(
+        long,
+        env = "ACS_EMULATOR_ACCEPT_ENTRA_TOKENS",
+        default_value_t = false
+    )]
+    pub accept_entra_tokens: bool,
+
     /// Log format.
     #[arg(long, env = "ACS_EMULATOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -232,6 +244,7 @@ impl Config {
             tls_key: None,
             public_url: None,
             auth: AuthMode::Strict,
+            accept_entra_tokens: false,
             log_format: LogFormat::Text,
             throttle: false,
             loose: false,

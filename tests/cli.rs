@@ -124,9 +124,14 @@ fn exit_codes_mean_something() {
         "--log-format",
         "--tls-cert",
         "--tls-key",
+        "--accept-entra-tokens",
     ] {
         assert!(text.contains(flag), "--help lists {flag}");
     }
+    assert!(
+        text.contains("ACS_EMULATOR_ACCEPT_ENTRA_TOKENS"),
+        "--help names the env twin of --accept-entra-tokens"
+    );
     let bad = Command::new(BIN)
         .arg("--no-such-flag")
         .output()

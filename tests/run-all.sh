@@ -36,8 +36,10 @@ cargo build --locked --quiet
 work="$(mktemp -d)"
 log="$work/emulator.log"
 # File-backed, as users run it: state goes to $work/data/emulator.db, removed at exit.
+# --accept-entra-tokens: the identity SDKs' own e2e suites (tests/sdk/python-e2e) run their
+# *_from_token_credential tests with Entra-shaped tokens from a local stand-in (entra.py).
 ./target/debug/acs-chat-emulator --data-dir "$work/data" \
-    --https-port 0 --http-port 0 --bind 127.0.0.1 >"$log" 2>&1 &
+    --https-port 0 --http-port 0 --bind 127.0.0.1 --accept-entra-tokens >"$log" 2>&1 &
 emulator=$!
 cleanup() {
     kill "$emulator" 2>/dev/null || true

@@ -112,11 +112,19 @@ fn identity_not_found() -> ApiError {
     ApiError::NotFound("The specified identity was not found.".to_owned())
 }
 
-/// Checks that a path id is an identity of this resource.
+/// Checks that a path id is an identity of this resource. The service answers an id of another
+/// resource with 401, not 404: the JS identity SDK's error cases
+/// (`communication-identity/test/public/communicationIdentityClient.spec.ts`: issue, revoke and
+/// delete of `8:acs:00000000-…_00000000-…`) expect status 401, and their recordings show
+/// `{"code":"IdentityNotOwned","message":"Provided identity doesn't belong to the resource."}`.
+/// Every operation on an id answers so. The message is the service's; the code stays
+/// `Unauthorized`, the one code `ApiError` gives a 401.
 fn check_identity_id(state: &AppState, id: &str) -> ApiResult<()> {
     match classify_user_id(id, &state.config.resource_id)? {
         UserIdKind::OwnResource => Ok(()),
-        UserIdKind::OtherResource => Err(identity_not_found()),
+        UserIdKind::OtherResource => Err(ApiError::Unauthorized(
+            "Provided identity doesn't belong to the resource.".to_owned(),
+        )),
     }
 }
 
@@ -283,9 +291,12 @@ pub async fn identity_action(
                 })?;
             let scopes = request.scopes.unwrap_or_default();
             if scopes.is_empty() {
+                // The service's answer to `{"scopes": []}`, as the JS SDK's test
+                // "throws an error when attempting to issue a token without any scopes" asserts
+                // it and its recording shows it (which also has `"target":"scopes"`).
                 return Err(ApiError::BadRequest {
-                    code: "BadRequest",
-                    message: "At least one scope is required.".to_owned(),
+                    code: "ValidationError",
+                    message: "Invalid scopes - Scopes field is required.".to_owned(),
                 });
             }
             check_scopes(&scopes, version)?;

@@ -25,6 +25,10 @@ use crate::state::{AppState, MAX_STATE_BYTES};
 /// Largest identity request body read for signature checking.
 const MAX_SIGNED_BODY: usize = 64 * 1024;
 
+/// How far ahead of the emulator's clock a user token's `iat` or `nbf` may be, in seconds:
+/// room for the clocks of two emulators sharing a key, not for tokens dated in the future.
+const MAX_TOKEN_CLOCK_SKEW_SECS: i64 = 5 * 60;
+
 /// Key material derived from the access key.
 #[derive(Debug, Clone)]
 pub struct Keys {
@@ -64,6 +68,12 @@ impl FromRequestParts<AppState> for AcsUser {
             tracing::debug!(%reason, "bearer token refused");
             ApiError::Unauthorized("Request is not authorized.".to_owned())
         };
+        // In both modes: who is calling decides what the request may do.
+        if has_several_authorizations(&parts.headers) {
+            return Err(unauthorized(
+                "more than one Authorization header".to_owned(),
+            ));
+        }
         let token = bearer_token(&parts.headers)
             .ok_or_else(|| unauthorized("no bearer token in Authorization".to_owned()))?;
 
@@ -71,9 +81,35 @@ impl FromRequestParts<AppState> for AcsUser {
             AuthMode::Lenient => token::decode_unverified(token).map_err(unauthorized)?,
             AuthMode::Strict => {
                 let claims = token::verify(token, &state.keys).map_err(unauthorized)?;
+                // The emulator's clock, not the real one: the emulator minted the token with it
+                // (`api::identity::issue_token`), and tests move it to expire tokens.
                 let now = state.clock.now_micros();
                 if claims.exp.saturating_mul(1_000_000) <= now {
                     return Err(unauthorized("token expired".to_owned()));
+                }
+                let latest_start = now.saturating_add(MAX_TOKEN_CLOCK_SKEW_SECS * 1_000_000);
+                if claims.iat.saturating_mul(1_000_000) > latest_start {
+                    return Err(unauthorized(format!(
+                        "token issued in the future (iat {})",
+                        claims.iat
+                    )));
+                }
+                if let Some(nbf) = claims
+                    .nbf
+                    .filter(|nbf| nbf.saturating_mul(1_000_000) > latest_start)
+                {
+                    return Err(unauthorized(format!("token not valid yet (nbf {nbf})")));
+                }
+                // The key signs tokens of whatever --resource-id the emulator had then; a token
+                // minted for another resource id must not act on this one.
+                if !claims
+                    .resource_id
+                    .eq_ignore_ascii_case(&state.config.resource_id)
+                {
+                    return Err(unauthorized(format!(
+                        "token of resource {}, not {}",
+                        claims.resource_id, state.config.resource_id
+                    )));
                 }
                 let identity = state
                     .store
@@ -108,6 +144,20 @@ impl FromRequestParts<AppState> for AcsUser {
     }
 }
 
+/// Whether the request has more than one `Authorization` header. Which one counts would be
+/// anyone's guess (the first for us, maybe the last for a proxy in front that checked it), so
+/// such requests are refused wherever credentials are checked (RFC 9110 §5.3: only fields
+/// defined as lists may be repeated, and `Authorization`, §11.6.2, is not one).
+fn has_several_authorizations(headers: &axum::http::HeaderMap) -> bool {
+    headers.get_all(AUTHORIZATION).iter().nth(1).is_some()
+}
+
+/// The 401 for a request with more than one `Authorization` header.
+fn several_authorizations() -> Response {
+    tracing::debug!("more than one Authorization header");
+    ApiError::Unauthorized("Request is not authorized.".to_owned()).into_response()
+}
+
 /// The token of `Authorization: Bearer <token>` (scheme in any case), trimmed.
 pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
@@ -133,8 +183,9 @@ pub fn claimed_identity_of(request: &axum::extract::Request) -> Option<String> {
     }
 }
 
-/// Middleware for access-key routes (identity): verifies the HMAC signature (unless
-/// `--auth lenient`) and passes the request on with its body intact.
+/// Middleware for access-key routes (identity): verifies the HMAC signature, or an Entra bearer
+/// token with `--accept-entra-tokens` (unless `--auth lenient`), and passes the request on with
+/// its body intact.
 pub async fn require_access_key(
     State(state): State<AppState>,
     request: Request,
@@ -143,8 +194,16 @@ pub async fn require_access_key(
     if state.config.auth == AuthMode::Lenient {
         return next.run(request).await;
     }
+    if has_several_authorizations(request.headers()) {
+        return several_authorizations();
+    }
     if let Some(token) = bearer_token(request.headers()) {
-        return match check_entra_token(token, state.clock.now_micros()) {
+        let checked = if state.config.accept_entra_tokens {
+            check_entra_token(token, system_now_secs())
+        } else {
+            Err("Entra bearer tokens need --accept-entra-tokens".to_owned())
+        };
+        return match checked {
             Ok(()) => next.run(request).await,
             Err(reason) => {
                 tracing::debug!(%reason, "Entra bearer token refused");
@@ -158,16 +217,48 @@ pub async fn require_access_key(
     }
 }
 
+/// Seconds since the Unix epoch on the machine's real clock (not `state.clock`).
+fn system_now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 /// The identity API also takes Microsoft Entra tokens for `https://communication.azure.com`
 /// (api-contract.md §7; the SDKs' `*_from_token_credential` tests use them). The emulator cannot
-/// check Entra's signatures offline, so it accepts any unexpired JWT with that audience.
-fn check_entra_token(token: &str, now_micros: i64) -> Result<(), String> {
-    let payload = token.split('.').nth(1).ok_or("not a JWT")?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .map_err(|_| "JWT payload is not base64url".to_owned())?;
-    let claims: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|_| "JWT payload is not JSON".to_owned())?;
+/// check Entra's signatures offline, so with `--accept-entra-tokens` it trusts any JWT that looks
+/// signed and is unexpired with that audience. Unsigned ones (`alg: none`, an empty signature
+/// part) are refused: they do not even claim a signature, and trusting `alg: none` is the
+/// classic JWT flaw (RFC 8725 §2.1; §3.1: verify the algorithm).
+///
+/// `exp` is compared with the real clock, like `x-ms-date`: Entra issues tokens on real time,
+/// and tests that move the emulator's clock must not expire the SDKs' Entra credential.
+fn check_entra_token(token: &str, now_secs: i64) -> Result<(), String> {
+    let segments: Vec<&str> = token.split('.').collect();
+    let [header, payload, signature] = segments[..] else {
+        return Err("not a JWT of three segments".to_owned());
+    };
+    let json_segment = |segment: &str, what: &str| -> Result<serde_json::Value, String> {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(segment.trim_end_matches('='))
+            .map_err(|_| format!("JWT {what} is not base64url"))?;
+        serde_json::from_slice(&bytes).map_err(|_| format!("JWT {what} is not JSON"))
+    };
+    let header = json_segment(header, "header")?;
+    match header["alg"].as_str() {
+        None => return Err("JWT header has no alg".to_owned()),
+        Some(alg) if alg.eq_ignore_ascii_case("none") => {
+            return Err("unsigned JWT (alg none)".to_owned());
+        }
+        Some(_) => {}
+    }
+    let signed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(signature.trim_end_matches('='))
+        .is_ok_and(|bytes| !bytes.is_empty());
+    if !signed {
+        return Err("JWT signature is empty or not base64url".to_owned());
+    }
+    let claims = json_segment(payload, "payload")?;
     let audience_ok = |aud: &serde_json::Value| {
         aud.as_str()
             .is_some_and(|a| a.trim_end_matches('/') == "https://communication.azure.com")
@@ -183,7 +274,7 @@ fn check_entra_token(token: &str, now_micros: i64) -> Result<(), String> {
         ));
     }
     match claims["exp"].as_i64() {
-        Some(exp) if exp.saturating_mul(1_000_000) > now_micros => Ok(()),
+        Some(exp) if exp > now_secs => Ok(()),
         _ => Err("missing or past exp".to_owned()),
     }
 }
@@ -198,6 +289,9 @@ pub async fn require_admin_key(
 ) -> Response {
     if state.config.auth == AuthMode::Lenient {
         return next.run(request).await;
+    }
+    if has_several_authorizations(request.headers()) {
+        return several_authorizations();
     }
     if let Some(key) = bearer_token(request.headers()) {
         // Compare MACs of both, so the comparison takes the same time wherever they differ.
@@ -220,8 +314,8 @@ pub async fn require_admin_key(
     }
 }
 
-/// Reads the body (up to `limit` bytes), checks the HMAC signature, and gives the request back
-/// with its body.
+/// Reads the body (up to `limit` bytes), checks the HMAC signature and the freshness of the
+/// date it signs, and gives the request back with its body.
 async fn verified(state: &AppState, request: Request, limit: usize) -> Result<Request, ApiError> {
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, limit)
@@ -250,11 +344,21 @@ async fn verified(state: &AppState, request: Request, limit: usize) -> Result<Re
         content_sha256: header("x-ms-content-sha256"),
         body: &body,
     };
-    if let Err(reason) = hmac::verify(&signed, &state.keys.access_key) {
-        tracing::debug!(%reason, "access-key signature refused");
-        return Err(ApiError::Unauthorized(
-            "Request is not authorized.".to_owned(),
-        ));
+    // The signer's date is checked against the machine's real clock, never `state.clock`: the
+    // SDKs sign with real time, and tests may move the emulator's clock (token expiry,
+    // retention) while their signed identity calls must keep working.
+    match hmac::verify(&signed, &state.keys.access_key, system_now_secs()) {
+        Ok(()) => Ok(Request::from_parts(parts, Body::from(body))),
+        Err(refusal) => {
+            tracing::debug!(reason = %refusal, "access-key signature refused");
+            Err(ApiError::Unauthorized(match refusal {
+                hmac::Refusal::Signature(_) => "Request is not authorized.".to_owned(),
+                hmac::Refusal::Date { header, .. } => format!(
+                    "Request is not authorized: the signed {header} header must be an HTTP date \
+                     within {} minutes of the current time.",
+                    hmac::MAX_CLOCK_SKEW_SECS / 60
+                ),
+            }))
+        }
     }
-    Ok(Request::from_parts(parts, Body::from(body)))
 }

@@ -32,6 +32,10 @@ pub struct Claims {
     #[serde(rename = "resourceLocation")]
     pub resource_location: String,
     pub iat: i64,
+    /// Not-before time (seconds). Real ACS tokens carry none and the emulator mints none; it is
+    /// read so that a token carrying one is not used early (RFC 7519 §4.1.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
 }
 
 impl Claims {
@@ -47,6 +51,7 @@ impl Claims {
             resource_id: resource_id.to_owned(),
             resource_location: "unitedstates".to_owned(),
             iat,
+            nbf: None,
         }
     }
 

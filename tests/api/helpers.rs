@@ -286,8 +286,20 @@ impl TestApp {
         body: &str,
         key: &[u8],
     ) -> Vec<(&'static str, String)> {
+        self.sign_dated(method, path_and_query, body, key, &httpdate_now())
+    }
+
+    /// As `sign`, with `date` as the signed `x-ms-date` (any text: stale, future or garbage).
+    pub fn sign_dated(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: &str,
+        key: &[u8],
+        date: &str,
+    ) -> Vec<(&'static str, String)> {
         let host = self.http_base.trim_start_matches("http://").to_owned();
-        let date = httpdate_now();
+        let date = date.to_owned();
         let hash = STANDARD.encode(Sha256::digest(body.as_bytes()));
         let to_sign = format!("{method}\n{path_and_query}\n{date};{host};{hash}");
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("any key");
@@ -446,11 +458,17 @@ pub fn enc(thread_id: &str) -> String {
 }
 
 fn httpdate_now() -> String {
-    let now = time::OffsetDateTime::now_utc();
+    httpdate(time::OffsetDateTime::now_utc())
+}
+
+/// An instant as an HTTP date (IMF-fixdate), as the SDKs write `x-ms-date`.
+pub fn httpdate(at: time::OffsetDateTime) -> String {
     let format = time::macros::format_description!(
         "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
     );
-    now.format(&format).expect("date formats")
+    at.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .expect("date formats")
 }
 
 /// The well-known key, decoded.

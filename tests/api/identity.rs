@@ -575,8 +575,8 @@ async fn actions_on_unknown_identities_are_404() {
     app.stop().await;
 }
 
-/// A JWT shaped like a Microsoft Entra access token (unsigned: the emulator cannot check
-/// Entra's signature offline and does not try).
+/// A JWT shaped like a Microsoft Entra access token (a signature nobody checks: the emulator
+/// cannot check Entra's signature offline and does not try).
 fn entra_token(aud: &str, exp: i64) -> String {
     let b64 = |v: serde_json::Value| {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
@@ -591,8 +591,11 @@ fn entra_token(aud: &str, exp: i64) -> String {
 }
 
 #[tokio::test]
-async fn entra_bearer_tokens_for_the_communication_audience_are_accepted() {
-    let app = TestApp::builder().spawn().await;
+async fn entra_bearer_tokens_for_the_communication_audience_are_accepted_when_opted_in() {
+    let app = TestApp::builder()
+        .config(|c| c.accept_entra_tokens = true)
+        .spawn()
+        .await;
     let url = format!(
         "{}/identities?api-version={IDENTITY_VERSION}",
         app.http_base

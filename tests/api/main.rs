@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod auth_hardening;
 mod emulator;
 mod errors;
 mod faults;
