@@ -16,7 +16,7 @@ use axum_server::tls_rustls::RustlsConfig;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::auth::Keys;
-use crate::chat::Chat;
+use crate::chat::{Chat, Resource};
 use crate::clock::Clock;
 use crate::config::{AuthMode, Config};
 use crate::faults::FaultRules;
@@ -69,8 +69,11 @@ pub async fn build_app(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<
     let chat = Chat::new(
         store.clone(),
         Arc::clone(&clock),
-        &config.resource_id,
-        config.auth == AuthMode::Strict,
+        Resource {
+            id: config.resource_id.clone(),
+            arm_id: config.resource_arm_id.clone(),
+            known_identities_only: config.auth == AuthMode::Strict,
+        },
     );
     let state = AppState {
         chat,
@@ -172,9 +175,12 @@ impl App {
             .handle(handle.clone())
             .serve(service(self.state.clone(), "http").into_make_service());
         let stopper = handle.clone();
+        let events = self.state.chat.events().clone();
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down: finishing in-flight requests");
+            // Event streams never end by themselves; they must not hold the shutdown open.
+            events.close();
             stopper.graceful_shutdown(Some(Duration::from_secs(10)));
         });
         let (https_result, http_result) = tokio::join!(https, http);

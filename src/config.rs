@@ -14,6 +14,10 @@ pub const DEFAULT_ACCESS_KEY: &str =
 /// The fixed resource id of the one emulated ACS resource; it appears inside every user id.
 pub const DEFAULT_RESOURCE_ID: &str = "a1b2c3d4-0000-4000-8000-00000000ac5e";
 
+/// The ARM id events name as their `topic` unless `--resource-arm-id` says otherwise: a zero
+/// subscription, an `acs-emulator` resource group and resource.
+pub const DEFAULT_RESOURCE_ARM_ID: &str = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/acs-emulator/providers/Microsoft.Communication/communicationServices/acs-emulator";
+
 /// How strictly credentials are checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum AuthMode {
@@ -167,6 +171,11 @@ pub struct Config {
     #[arg(long, env = "ACS_EMULATOR_RESOURCE_ID", default_value = DEFAULT_RESOURCE_ID)]
     pub resource_id: String,
 
+    /// ARM id of the emulated Communication Services resource: the `topic` (Event Grid schema)
+    /// and `source` (CloudEvents) of every chat event. Independent of --resource-id.
+    #[arg(long, env = "ACS_EMULATOR_RESOURCE_ARM_ID", default_value = DEFAULT_RESOURCE_ARM_ID)]
+    pub resource_arm_id: String,
+
     /// Extra host name for the TLS certificate, e.g. a Compose service name (repeatable;
     /// the env twin takes a comma-separated list).
     #[arg(
@@ -239,6 +248,7 @@ impl Config {
             in_memory: false,
             access_key: DEFAULT_ACCESS_KEY.to_owned(),
             resource_id: DEFAULT_RESOURCE_ID.to_owned(),
+            resource_arm_id: DEFAULT_RESOURCE_ARM_ID.to_owned(),
             hostnames: Vec::new(),
             tls_cert: None,
             tls_key: None,

@@ -45,6 +45,7 @@ pub async fn info(State(state): State<AppState>) -> Response {
     let body = json!({
         "version": env!("CARGO_PKG_VERSION"),
         "resourceId": state.config.resource_id,
+        "armResourceId": state.config.resource_arm_id,
         "endpoints": { "https": https, "http": format!("http://{}", runtime.http_addr) },
         "apiVersions": {
             "chat": versions::CHAT_VERSIONS.iter().map(|v| v.name).collect::<Vec<_>>(),

@@ -4,6 +4,7 @@
 
 pub(crate) mod chaos;
 pub(crate) mod emulator;
+pub(crate) mod events;
 pub(crate) mod extract;
 pub(crate) mod identity;
 pub(crate) mod images;
@@ -274,6 +275,16 @@ pub fn routes(state: AppState) -> (Router, Vec<ServedRoute>) {
             "/_emulator/state",
             &[("GET", "Emulator_ExportState")],
             get(emulator::export_state),
+        )
+        .add(
+            "/_emulator/events",
+            &[("GET", "Emulator_ListEvents")],
+            get(events::list_events),
+        )
+        .add(
+            "/_emulator/events/stream",
+            &[("GET", "Emulator_StreamEvents")],
+            get(events::stream_events),
         )
         .add(
             "/_emulator/faults",

@@ -603,6 +603,6 @@ async fn send_typing_notification(
     user: AcsUser,
     AcsPath(thread_id): AcsPath<String>,
 ) -> ApiResult<StatusCode> {
-    state.chat.send_typing(&user, &thread_id).await?;
+    state.chat.send_typing(&user, &thread_id, None).await?;
     Ok(StatusCode::OK)
 }

@@ -24,10 +24,6 @@ pub struct SendReadReceiptRequest {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SendTypingNotificationRequest {
-    #[expect(
-        dead_code,
-        reason = "parsed so a malformed body is a 400 as with the service; the typing event will carry it"
-    )]
     pub sender_display_name: Option<String>,
 }
 
@@ -81,8 +77,11 @@ pub async fn send_typing_notification(
     ChatApi(_): ChatApi,
     user: AcsUser,
     AcsPath(thread_id): AcsPath<String>,
-    OptionalJson(_request): OptionalJson<SendTypingNotificationRequest>,
+    OptionalJson(request): OptionalJson<SendTypingNotificationRequest>,
 ) -> ApiResult<StatusCode> {
-    state.chat.send_typing(&user, &thread_id).await?;
+    state
+        .chat
+        .send_typing(&user, &thread_id, request.sender_display_name)
+        .await?;
     Ok(StatusCode::OK)
 }

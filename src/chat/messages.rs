@@ -1,6 +1,7 @@
 //! Messages: send, list and get (what the reader may see), edit and delete (the sender only).
 
 use super::access::{message_not_found, participant, require_sender, visible_message};
+use super::events::{ChangeEvents, MessageFacts, others};
 use super::limits::{MetadataPatch, check_content_size, check_metadata_size, merged_metadata};
 use super::{Caller, Chat};
 use crate::error::{ApiError, ApiResult};
@@ -106,35 +107,49 @@ impl Chat {
         draft: MessageDraft,
     ) -> ApiResult<i64> {
         let (caller, thread_id, now) = (caller.clone(), thread_id.to_owned(), self.now());
-        self.store
-            .write(move |tx| {
-                participant(tx, &thread_id, &caller)?;
-                let content = draft
-                    .content
-                    .ok_or_else(|| ApiError::bad_request("The content field is required."))?;
-                check_content_size(&content)?;
-                let kind = user_message_kind(draft.kind.as_deref())?;
-                let priority = draft.priority.map(|p| priority(p.as_deref())).transpose()?;
-                check_metadata_size(&draft.metadata)?;
-                let attachments = match draft.attachments {
-                    Some(requested) => attachments(tx, &thread_id, requested)?,
-                    None => Vec::new(),
-                };
-                let message = NewMessage {
-                    kind,
-                    sender_id: Some(caller.id),
-                    sender_display_name: draft.sender_display_name,
-                    content: MessageContent {
-                        message: Some(content),
-                        attachments,
-                        priority,
-                        ..MessageContent::default()
-                    },
-                    metadata: draft.metadata,
-                };
-                Ok(tx.append_message(&thread_id, &message, now)?)
-            })
-            .await
+        self.write(move |tx, resource| {
+            participant(tx, &thread_id, &caller)?;
+            let content = draft
+                .content
+                .ok_or_else(|| ApiError::bad_request("The content field is required."))?;
+            check_content_size(&content)?;
+            let kind = user_message_kind(draft.kind.as_deref())?;
+            let priority = draft.priority.map(|p| priority(p.as_deref())).transpose()?;
+            check_metadata_size(&draft.metadata)?;
+            let attachments = match draft.attachments {
+                Some(requested) => attachments(tx, &thread_id, requested)?,
+                None => Vec::new(),
+            };
+            let message = NewMessage {
+                kind,
+                sender_id: Some(caller.id.clone()),
+                sender_display_name: draft.sender_display_name,
+                content: MessageContent {
+                    message: Some(content),
+                    attachments,
+                    priority,
+                    ..MessageContent::default()
+                },
+                metadata: draft.metadata,
+            };
+            let id = tx.append_message(&thread_id, &message, now)?;
+            let participants = tx.participants(&thread_id)?;
+            let facts = MessageFacts {
+                id,
+                kind,
+                sender: &caller.id,
+                sender_display_name: message.sender_display_name.as_deref(),
+                created_at: now,
+                // A new message's version is its id.
+                version: id,
+                body: message.content.message.as_deref().unwrap_or_default(),
+                metadata: &message.metadata,
+            };
+            ChangeEvents::new(tx, &resource.arm_id, &thread_id, now)
+                .message_received(&facts, &others(&participants, &caller.id))?;
+            Ok(id)
+        })
+        .await
     }
 
     /// A page of the messages the caller may see (from their history share time on), newest
@@ -185,47 +200,60 @@ impl Chat {
         let (caller, thread_id, message_id) =
             (caller.clone(), thread_id.to_owned(), message_id.to_owned());
         let now = self.now();
-        self.store
-            .write(move |tx| {
-                let (_, me) = participant(tx, &thread_id, &caller)?;
-                let message = visible_message(tx, &thread_id, &me, &message_id)?;
-                if message.deleted_at.is_some() {
-                    return Err(message_not_found());
-                }
-                require_sender(&message, &caller)?;
-                if let Some(content) = &change.content {
-                    check_content_size(content)?;
-                }
-                if change.priority.is_some() {
-                    priority(change.priority.as_deref())?;
-                }
-                let metadata = if change.metadata.is_empty() {
-                    None
-                } else {
-                    Some(merged_metadata(
-                        metadata_from_text(&message.metadata),
-                        &change.metadata,
-                    )?)
-                };
-                let attachments = change
-                    .attachments
-                    .map(|requested| attachments(tx, &thread_id, requested))
-                    .transpose()?;
-                let mut content = message.content();
-                if let Some(text) = change.content {
-                    content.message = Some(text);
-                }
-                if let Some(attachments) = attachments {
-                    content.attachments = attachments;
-                }
-                let edit = MessageEdit {
-                    content: Some(content),
-                    metadata,
-                };
-                tx.edit_message(&thread_id, &message, &edit, now)?;
-                Ok(())
-            })
-            .await
+        self.write(move |tx, resource| {
+            let (_, me) = participant(tx, &thread_id, &caller)?;
+            let message = visible_message(tx, &thread_id, &me, &message_id)?;
+            if message.deleted_at.is_some() {
+                return Err(message_not_found());
+            }
+            require_sender(&message, &caller)?;
+            if let Some(content) = &change.content {
+                check_content_size(content)?;
+            }
+            if change.priority.is_some() {
+                priority(change.priority.as_deref())?;
+            }
+            let stored_metadata = metadata_from_text(&message.metadata);
+            let metadata = if change.metadata.is_empty() {
+                None
+            } else {
+                Some(merged_metadata(stored_metadata.clone(), &change.metadata)?)
+            };
+            let attachments = change
+                .attachments
+                .map(|requested| attachments(tx, &thread_id, requested))
+                .transpose()?;
+            let mut content = message.content();
+            if let Some(text) = change.content {
+                content.message = Some(text);
+            }
+            if let Some(attachments) = attachments {
+                content.attachments = attachments;
+            }
+            let edit = MessageEdit {
+                content: Some(content),
+                metadata,
+            };
+            let version = tx.edit_message(&thread_id, &message, &edit, now)?;
+            let participants = tx.participants(&thread_id)?;
+            let facts = MessageFacts {
+                id: message.id,
+                kind: message.kind,
+                sender: &caller.id,
+                sender_display_name: message.sender_display_name.as_deref(),
+                created_at: message.created_at,
+                version,
+                body: edit
+                    .content
+                    .as_ref()
+                    .and_then(|c| c.message.as_deref())
+                    .unwrap_or_default(),
+                metadata: edit.metadata.as_ref().unwrap_or(&stored_metadata),
+            };
+            ChangeEvents::new(tx, &resource.arm_id, &thread_id, now)
+                .message_edited(&facts, &others(&participants, &caller.id))
+        })
+        .await
     }
 
     /// Deletes a message of the caller's (soft: it stays with `deletedOn`, emptied).
@@ -238,14 +266,29 @@ impl Chat {
         let (caller, thread_id, message_id) =
             (caller.clone(), thread_id.to_owned(), message_id.to_owned());
         let now = self.now();
-        self.store
-            .write(move |tx| {
-                let (_, me) = participant(tx, &thread_id, &caller)?;
-                let message = visible_message(tx, &thread_id, &me, &message_id)?;
-                require_sender(&message, &caller)?;
-                tx.delete_message(&thread_id, message.id, now)?;
-                Ok(())
-            })
-            .await
+        self.write(move |tx, resource| {
+            let (_, me) = participant(tx, &thread_id, &caller)?;
+            let message = visible_message(tx, &thread_id, &me, &message_id)?;
+            require_sender(&message, &caller)?;
+            // Deleting a deleted message changes nothing, and emits nothing.
+            let Some(version) = tx.delete_message(&thread_id, message.id, now)? else {
+                return Ok(());
+            };
+            let participants = tx.participants(&thread_id)?;
+            let metadata = Metadata::new();
+            let facts = MessageFacts {
+                id: message.id,
+                kind: message.kind,
+                sender: &caller.id,
+                sender_display_name: message.sender_display_name.as_deref(),
+                created_at: message.created_at,
+                version,
+                body: "",
+                metadata: &metadata,
+            };
+            ChangeEvents::new(tx, &resource.arm_id, &thread_id, now)
+                .message_deleted(&facts, &others(&participants, &caller.id))
+        })
+        .await
     }
 }

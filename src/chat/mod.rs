@@ -15,6 +15,7 @@
 //! checks them.
 
 mod access;
+mod events;
 mod images;
 mod limits;
 mod messages;
@@ -25,6 +26,7 @@ mod threads;
 use std::sync::Arc;
 
 pub use access::thread_not_found;
+pub use events::{EVENT_TYPE_PREFIX, EventSignal, Signalled};
 pub use images::ImageUpload;
 pub use limits::{MAX_PARTICIPANTS, MetadataPatch};
 /// The rules the seed loader applies to what it builds without going through an operation.
@@ -35,7 +37,7 @@ pub use participants::{ParticipantRequest, RejectedParticipant};
 pub use threads::{RetentionRequest, ThreadChange, ThreadDraft};
 
 use crate::clock::Clock;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 use crate::store::Store;
 
 /// What an ACS user token allows in chat (Identity spec, `CommunicationIdentityTokenScope`).
@@ -86,30 +88,54 @@ pub struct Caller {
 pub struct Chat {
     store: Store,
     clock: Arc<dyn Clock>,
-    /// The emulated resource's GUID: users of other resources cannot join its threads.
-    resource_id: Arc<str>,
+    resource: Arc<Resource>,
+    signal: EventSignal,
+}
+
+/// Facts about the emulated resource that the rules and the events need.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    /// Its GUID: users of other resources cannot join its threads.
+    pub id: String,
+    /// Its ARM id: the `topic` of its events.
+    pub arm_id: String,
     /// `--auth strict`: participants must be identities this emulator created.
-    known_identities_only: bool,
+    pub known_identities_only: bool,
 }
 
 impl Chat {
     /// The operations over `store`, with time from `clock`.
-    pub fn new(
-        store: Store,
-        clock: Arc<dyn Clock>,
-        resource_id: &str,
-        known_identities_only: bool,
-    ) -> Self {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, resource: Resource) -> Self {
         Chat {
             store,
             clock,
-            resource_id: resource_id.into(),
-            known_identities_only,
+            resource: Arc::new(resource),
+            signal: EventSignal::default(),
         }
+    }
+
+    /// What wakes the event dispatchers.
+    pub fn events(&self) -> &EventSignal {
+        &self.signal
     }
 
     fn now(&self) -> i64 {
         self.clock.now_micros()
+    }
+
+    /// `Store::write`, then a wake-up for the dispatchers once it has committed (the write may
+    /// have appended events; a wake-up for none costs one empty read).
+    async fn write<R, F>(&self, work: F) -> ApiResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&crate::store::Tx<'_>, &Resource) -> ApiResult<R> + Send + 'static,
+    {
+        let resource = Arc::clone(&self.resource);
+        let outcome = self.store.write(move |tx| work(tx, &resource)).await;
+        if outcome.is_ok() {
+            self.signal.notify();
+        }
+        outcome
     }
 }
 
@@ -136,7 +162,12 @@ mod tests {
 
     async fn chat_with_thread(alice: &Caller, bob: &Caller) -> anyhow::Result<(Chat, String)> {
         let store = Store::connect(Path::new("unused"), true).await?;
-        let chat = Chat::new(store, Arc::new(SystemClock), DEFAULT_RESOURCE_ID, false);
+        let resource = Resource {
+            id: DEFAULT_RESOURCE_ID.to_owned(),
+            arm_id: crate::config::DEFAULT_RESOURCE_ARM_ID.to_owned(),
+            known_identities_only: false,
+        };
+        let chat = Chat::new(store, Arc::new(SystemClock), resource);
         let draft = ThreadDraft {
             topic: Some("t".to_owned()),
             participants: vec![ParticipantRequest {

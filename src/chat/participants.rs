@@ -2,11 +2,12 @@
 //! thread's limit, and removing.
 
 use super::access::participant;
+use super::events::{ChangeEvents, others};
 use super::limits::{MAX_PARTICIPANTS, check_metadata_size, check_participant_batch};
-use super::{Caller, Chat};
+use super::{Caller, Chat, Resource};
 use crate::error::{ApiError, ApiResult};
 use crate::identifier::{UserIdKind, classify_user_id};
-use crate::store::{Metadata, NewParticipant, ParticipantRow, View};
+use crate::store::{Metadata, NewParticipant, ParticipantRow, ParticipantSnapshot, View};
 
 /// A participant as a request names it. Parts whose wire form did not parse carry that
 /// error, raised where the service checks them (after access, in request order).
@@ -37,8 +38,7 @@ pub struct RejectedParticipant {
 pub(super) fn intake(
     view: &View<'_>,
     requested: Vec<ParticipantRequest>,
-    resource_id: &str,
-    known_only: bool,
+    resource: &Resource,
 ) -> ApiResult<(Vec<NewParticipant>, Vec<RejectedParticipant>)> {
     let mut accepted = Vec::with_capacity(requested.len());
     let mut rejected = Vec::new();
@@ -46,9 +46,9 @@ pub(super) fn intake(
         let id = p.id?;
         let share_history_time = p.share_history_time?;
         check_metadata_size(&p.metadata)?;
-        let refusal = match classify_user_id(&id, resource_id)? {
+        let refusal = match classify_user_id(&id, &resource.id)? {
             UserIdKind::OtherResource => Some((403, "Permissions check failed")),
-            UserIdKind::OwnResource if known_only => {
+            UserIdKind::OwnResource if resource.known_identities_only => {
                 let known = view.identity(&id)?.is_some_and(|i| i.deleted_at.is_none());
                 (!known).then_some((404, "Not found"))
             }
@@ -91,43 +91,48 @@ impl Chat {
         thread_id: &str,
         requested: ApiResult<Vec<ParticipantRequest>>,
     ) -> ApiResult<Vec<RejectedParticipant>> {
-        let (caller, thread_id) = (caller.clone(), thread_id.to_owned());
-        let (resource_id, known_only, now) = (
-            self.resource_id.clone(),
-            self.known_identities_only,
-            self.now(),
-        );
-        self.store
-            .write(move |tx| {
-                participant(tx, &thread_id, &caller)?;
-                caller.scope.require_participant_admin()?;
-                let requested = requested?;
-                if requested.is_empty() {
-                    return Err(ApiError::bad_request(
-                        "At least one participant is required.",
-                    ));
+        let (caller, thread_id, now) = (caller.clone(), thread_id.to_owned(), self.now());
+        self.write(move |tx, resource| {
+            let (thread, _) = participant(tx, &thread_id, &caller)?;
+            caller.scope.require_participant_admin()?;
+            let requested = requested?;
+            if requested.is_empty() {
+                return Err(ApiError::bad_request(
+                    "At least one participant is required.",
+                ));
+            }
+            check_participant_batch(requested.len())?;
+            let (accepted, rejected) = intake(tx, requested, resource)?;
+            let mut fresh: Vec<NewParticipant> = Vec::with_capacity(accepted.len());
+            for p in accepted {
+                if !tx.is_participant(&thread_id, &p.user_id)?
+                    && !fresh.iter().any(|f| f.user_id == p.user_id)
+                {
+                    fresh.push(p);
                 }
-                check_participant_batch(requested.len())?;
-                let (accepted, rejected) = intake(tx, requested, &resource_id, known_only)?;
-                let mut fresh: Vec<NewParticipant> = Vec::with_capacity(accepted.len());
-                for p in accepted {
-                    if !tx.is_participant(&thread_id, &p.user_id)?
-                        && !fresh.iter().any(|f| f.user_id == p.user_id)
-                    {
-                        fresh.push(p);
-                    }
-                }
-                if !fresh.is_empty() {
-                    if tx.participant_count(&thread_id)? + fresh.len() > MAX_PARTICIPANTS {
-                        return Err(ApiError::bad_request(format!(
-                            "A thread can have at most {MAX_PARTICIPANTS} participants."
-                        )));
-                    }
-                    tx.add_participants(&thread_id, &fresh, &caller.id, now)?;
-                }
-                Ok(rejected)
-            })
-            .await
+            }
+            if fresh.is_empty() {
+                return Ok(rejected);
+            }
+            if tx.participant_count(&thread_id)? + fresh.len() > MAX_PARTICIPANTS {
+                return Err(ApiError::bad_request(format!(
+                    "A thread can have at most {MAX_PARTICIPANTS} participants."
+                )));
+            }
+            tx.add_participants(&thread_id, &fresh, &caller.id, now)?;
+            let after = tx.participants(&thread_id)?;
+            let events = ChangeEvents::new(tx, &resource.arm_id, &thread_id, now);
+            for added in &fresh {
+                events.participant_added(
+                    &thread,
+                    &ParticipantSnapshot::from(added),
+                    &caller.id,
+                    &others(&after, &caller.id),
+                )?;
+            }
+            Ok(rejected)
+        })
+        .await
     }
 
     /// Removes a participant. Removing someone who is not (or no longer) a participant
@@ -138,17 +143,23 @@ impl Chat {
         thread_id: &str,
         target: ApiResult<String>,
     ) -> ApiResult<()> {
-        let (caller, thread_id) = (caller.clone(), thread_id.to_owned());
-        let (resource_id, now) = (self.resource_id.clone(), self.now());
-        self.store
-            .write(move |tx| {
-                participant(tx, &thread_id, &caller)?;
-                caller.scope.require_participant_admin()?;
-                let target = target?;
-                classify_user_id(&target, &resource_id)?;
-                tx.remove_participant(&thread_id, &target, &caller.id, now)?;
-                Ok(())
-            })
-            .await
+        let (caller, thread_id, now) = (caller.clone(), thread_id.to_owned(), self.now());
+        self.write(move |tx, resource| {
+            let (thread, _) = participant(tx, &thread_id, &caller)?;
+            caller.scope.require_participant_admin()?;
+            let target = target?;
+            classify_user_id(&target, &resource.id)?;
+            let before = tx.participants(&thread_id)?;
+            if let Some(removed) = tx.remove_participant(&thread_id, &target, &caller.id, now)? {
+                ChangeEvents::new(tx, &resource.arm_id, &thread_id, now).participant_removed(
+                    &thread,
+                    &ParticipantSnapshot::from(&removed),
+                    &caller.id,
+                    &others(&before, &caller.id),
+                )?;
+            }
+            Ok(())
+        })
+        .await
     }
 }

@@ -1,6 +1,7 @@
 //! Read receipts (the latest per participant) and typing notifications.
 
 use super::access::{participant, visible_message};
+use super::events::ChangeEvents;
 use super::{Caller, Chat};
 use crate::error::{ApiError, ApiResult};
 use crate::store::ReadReceiptRow;
@@ -41,12 +42,20 @@ impl Chat {
         })
     }
 
-    /// A typing notification from a participant. Typing reaches other clients only as an
-    /// event; nothing is stored.
-    pub async fn send_typing(&self, caller: &Caller, thread_id: &str) -> ApiResult<()> {
-        self.store.read(|view| {
-            participant(&view, thread_id, caller)?;
-            Ok(())
+    /// A typing notification from a participant. It changes no chat state; it reaches
+    /// others only as its event (`ChatTypingIndicatorReceivedInThread`).
+    pub async fn send_typing(
+        &self,
+        caller: &Caller,
+        thread_id: &str,
+        sender_display_name: Option<String>,
+    ) -> ApiResult<()> {
+        let (caller, thread_id, now) = (caller.clone(), thread_id.to_owned(), self.now());
+        self.write(move |tx, resource| {
+            participant(tx, &thread_id, &caller)?;
+            ChangeEvents::new(tx, &resource.arm_id, &thread_id, now)
+                .typing(&caller.id, sender_display_name.as_deref())
         })
+        .await
     }
 }

@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use super::access::{not_permitted, participant};
+use super::events::{ChangeEvents, others};
 use super::limits::{MetadataPatch, check_metadata_size, check_participant_batch, merged_metadata};
 use super::participants::{ParticipantRequest, RejectedParticipant, intake};
 use super::{Caller, Chat};
@@ -95,66 +96,61 @@ impl Chat {
         render: impl FnOnce(&ThreadRow, &[RejectedParticipant]) -> String + Send + 'static,
     ) -> ApiResult<CreatedThread> {
         caller.scope.require_thread_admin()?;
-        let creator = caller.id.clone();
-        let (resource_id, known_only, now) = (
-            self.resource_id.clone(),
-            self.known_identities_only,
-            self.now(),
-        );
-        self.store
-            .write(move |tx| {
-                let draft = draft?;
-                let topic = draft
-                    .topic
-                    .ok_or_else(|| ApiError::bad_request("The topic field is required."))?;
-                check_participant_batch(draft.participants.len())?;
-                let (participants, rejected) =
-                    intake(tx, draft.participants, &resource_id, known_only)?;
-                check_metadata_size(&draft.metadata)?;
-                let retention_policy = draft
-                    .retention_policy
-                    .as_ref()
-                    .map(retention_policy)
-                    .transpose()?;
-                if let Some(key) = &repeatability
-                    && let Some((thread_id, body)) = tx.repeated_create(key)?
-                {
-                    return Ok(CreatedThread {
-                        thread_id,
-                        body,
-                        rejected: Vec::new(),
-                    });
-                }
-                let thread = NewThread {
-                    id: new_thread_id(),
-                    topic,
-                    creator,
-                    metadata: draft.metadata,
-                    retention_policy,
-                    participants,
-                };
-                let row = ThreadRow {
-                    id: thread.id.clone(),
-                    topic: thread.topic.clone(),
-                    created_at: now,
-                    created_by: thread.creator.clone(),
-                    deleted_at: None,
-                    metadata: metadata_to_text(&thread.metadata),
-                    retention_policy: thread.retention_policy.clone(),
-                    last_message_at: now,
-                };
-                let body = render(&row, &rejected);
-                tx.create_thread(&thread, now)?;
-                if let Some(key) = &repeatability {
-                    tx.record_create(key, &thread.id, &body, now)?;
-                }
-                Ok(CreatedThread {
-                    thread_id: thread.id,
+        let (creator, now) = (caller.id.clone(), self.now());
+        self.write(move |tx, resource| {
+            let draft = draft?;
+            let topic = draft
+                .topic
+                .ok_or_else(|| ApiError::bad_request("The topic field is required."))?;
+            check_participant_batch(draft.participants.len())?;
+            let (participants, rejected) = intake(tx, draft.participants, resource)?;
+            check_metadata_size(&draft.metadata)?;
+            let retention_policy = draft
+                .retention_policy
+                .as_ref()
+                .map(retention_policy)
+                .transpose()?;
+            if let Some(key) = &repeatability
+                && let Some((thread_id, body)) = tx.repeated_create(key)?
+            {
+                return Ok(CreatedThread {
+                    thread_id,
                     body,
-                    rejected,
-                })
+                    rejected: Vec::new(),
+                });
+            }
+            let thread = NewThread {
+                id: new_thread_id(),
+                topic,
+                creator,
+                metadata: draft.metadata,
+                retention_policy,
+                participants,
+            };
+            let row = ThreadRow {
+                id: thread.id.clone(),
+                topic: thread.topic.clone(),
+                created_at: now,
+                created_by: thread.creator.clone(),
+                deleted_at: None,
+                metadata: metadata_to_text(&thread.metadata),
+                retention_policy: thread.retention_policy.clone(),
+                last_message_at: now,
+            };
+            let body = render(&row, &rejected);
+            let everyone = tx.create_thread(&thread, now)?;
+            if let Some(key) = &repeatability {
+                tx.record_create(key, &thread.id, &body, now)?;
+            }
+            ChangeEvents::new(tx, &resource.arm_id, &thread.id, now)
+                .thread_created(&row, &everyone)?;
+            Ok(CreatedThread {
+                thread_id: thread.id,
+                body,
+                rejected,
             })
-            .await
+        })
+        .await
     }
 
     /// A page of the caller's threads, most recent activity first (deleted ones included,
@@ -186,29 +182,34 @@ impl Chat {
         change: ThreadChange,
     ) -> ApiResult<()> {
         let (caller, thread_id, now) = (caller.clone(), thread_id.to_owned(), self.now());
-        self.store
-            .write(move |tx| {
-                let (thread, _) = participant(tx, &thread_id, &caller)?;
-                caller.scope.require_thread_admin()?;
-                let metadata = change
-                    .metadata
-                    .map(|patch| merged_metadata(metadata_from_text(&thread.metadata), &patch))
-                    .transpose()?;
-                let retention_policy = match &change.retention_policy {
-                    None => None,
-                    Some(None) => Some(json!({"kind": "none"}).to_string()),
-                    Some(Some(policy)) => Some(retention_policy(policy)?),
-                };
-                let update = ThreadUpdate {
-                    topic: change.topic,
-                    metadata,
-                    retention_policy,
-                    initiator: caller.id,
-                };
-                tx.update_thread(&thread_id, &update, now)?;
-                Ok(())
-            })
-            .await
+        self.write(move |tx, resource| {
+            let (thread, _) = participant(tx, &thread_id, &caller)?;
+            caller.scope.require_thread_admin()?;
+            let metadata = change
+                .metadata
+                .map(|patch| merged_metadata(metadata_from_text(&thread.metadata), &patch))
+                .transpose()?;
+            let retention_policy = match &change.retention_policy {
+                None => None,
+                Some(None) => Some(json!({"kind": "none"}).to_string()),
+                Some(Some(policy)) => Some(retention_policy(policy)?),
+            };
+            let update = ThreadUpdate {
+                topic: change.topic,
+                metadata,
+                retention_policy,
+                initiator: caller.id.clone(),
+            };
+            tx.update_thread(&thread_id, &update, now)?;
+            let (updated, _) = participant(tx, &thread_id, &caller)?;
+            let participants = tx.participants(&thread_id)?;
+            ChangeEvents::new(tx, &resource.arm_id, &thread_id, now).properties_updated(
+                &updated,
+                &caller.id,
+                &others(&participants, &caller.id),
+            )
+        })
+        .await
     }
 
     /// Deletes a thread (soft: it stays listed with `deletedOn`). The one decision for every
@@ -220,14 +221,23 @@ impl Chat {
         check_thread_id(thread_id)?;
         caller.scope.require_thread_admin()?;
         let (caller, thread_id, now) = (caller.clone(), thread_id.to_owned(), self.now());
-        self.store
-            .write(
-                move |tx| match tx.thread_and_participant(&thread_id, &caller.id)? {
-                    None => Ok(()),
-                    Some((_, None)) => Err(not_permitted()),
-                    Some((_, Some(_))) => Ok(tx.delete_thread(&thread_id, now)?),
-                },
-            )
-            .await
+        self.write(move |tx, resource| {
+            match tx.thread_and_participant(&thread_id, &caller.id)? {
+                None => Ok(()),
+                Some((_, None)) => Err(not_permitted()),
+                // Deleted already: nothing changes, no event.
+                Some((thread, Some(_))) if thread.deleted_at.is_some() => Ok(()),
+                Some((thread, Some(_))) => {
+                    let participants = tx.participants(&thread_id)?;
+                    tx.delete_thread(&thread_id, now)?;
+                    ChangeEvents::new(tx, &resource.arm_id, &thread_id, now).thread_deleted(
+                        &thread,
+                        &caller.id,
+                        &others(&participants, &caller.id),
+                    )
+                }
+            }
+        })
+        .await
     }
 }

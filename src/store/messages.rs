@@ -316,15 +316,15 @@ impl Tx<'_> {
         Ok(append_message(self.conn(), thread_id, message, now)?)
     }
 
-    /// Edits a message: sets `editedOn` and a new version. The version is the edit time in
-    /// milliseconds, kept strictly increasing.
+    /// Edits a message: sets `editedOn` and a new version, which it returns. The version is
+    /// the edit time in milliseconds, kept strictly increasing.
     pub fn edit_message(
         &self,
         thread_id: &str,
         message: &MessageRow,
         edit: &MessageEdit,
         now: i64,
-    ) -> Result<(), Error> {
+    ) -> Result<i64, Error> {
         let version = (now / 1000).max(message.version + 1);
         self.conn()
             .prepare_cached(
@@ -340,19 +340,21 @@ impl Tx<'_> {
                 thread_id,
                 message.id,
             ])?;
-        Ok(())
+        Ok(version)
     }
 
     /// Soft-deletes a message: it stays, with `deletedOn` set and its content emptied.
-    /// Deleting an already deleted message changes nothing.
-    pub fn delete_message(&self, thread_id: &str, id: i64, now: i64) -> Result<(), Error> {
-        self.conn()
+    /// Returns its new version; `None` (nothing changes) if it was deleted already.
+    pub fn delete_message(&self, thread_id: &str, id: i64, now: i64) -> Result<Option<i64>, Error> {
+        Ok(self
+            .conn()
             .prepare_cached(
                 "UPDATE messages SET deleted_at = ?1, content = '{\"message\":\"\"}', metadata = '{}',
                                      version = MAX(version + 1, ?1 / 1000)
-                 WHERE thread_id = ?2 AND id = ?3 AND deleted_at IS NULL",
+                 WHERE thread_id = ?2 AND id = ?3 AND deleted_at IS NULL
+                 RETURNING version",
             )?
-            .execute(params![now, thread_id, id])?;
-        Ok(())
+            .query_row(params![now, thread_id, id], |row| row.get(0))
+            .optional()?)
     }
 }

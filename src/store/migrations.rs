@@ -21,6 +21,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "identity custom id",
         include_str!("../../migrations/0003_identity_custom_id.sql"),
     ),
+    (
+        4,
+        "events",
+        include_str!("../../migrations/0004_events.sql"),
+    ),
 ];
 
 /// Applies the migrations the database has not seen, in one transaction.

@@ -16,6 +16,7 @@
 
 mod connection;
 mod error;
+mod events;
 mod idempotency;
 mod identities;
 mod images;
@@ -33,6 +34,7 @@ use std::sync::Arc;
 use rusqlite::Connection;
 
 pub use error::Error;
+pub use events::{EventFilter, EventRow, NewEvent};
 pub use idempotency::IdempotencyKey;
 pub use identities::IdentityRow;
 pub use images::ImageRow;

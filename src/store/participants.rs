@@ -106,7 +106,12 @@ pub(super) fn insert_participant(
     Ok(())
 }
 
-/// A page of participants (`list_participants_page`).
+/// Every participant of a thread (`participants`).
+pub(super) const ALL_PARTICIPANTS: &str =
+    "SELECT user_id, display_name, share_history_time, metadata
+     FROM participants WHERE thread_id = ? ORDER BY position";
+
+/// A page of participants (`participants_page`).
 pub(super) const LIST_PARTICIPANTS: &str =
     "SELECT user_id, display_name, share_history_time, metadata
      FROM participants WHERE thread_id = ? ORDER BY position LIMIT ? OFFSET ?";
@@ -127,6 +132,15 @@ impl View<'_> {
             .prepare_cached("SELECT COUNT(*) FROM participants WHERE thread_id = ?")?
             .query_row([thread_id], |row| row.get(0))?;
         Ok(usize::try_from(count).unwrap_or(usize::MAX))
+    }
+
+    /// Every participant of the thread, in joining order (a thread has at most a few hundred).
+    pub fn participants(&self, thread_id: &str) -> Result<Vec<ParticipantRow>, Error> {
+        Ok(self
+            .conn
+            .prepare_cached(ALL_PARTICIPANTS)?
+            .query_map([thread_id], ParticipantRow::from_row)?
+            .collect::<Result<Vec<_>, _>>()?)
     }
 
     /// Participants in joining order, skipping `skip`, at most `limit`; and whether more remain.
@@ -175,15 +189,15 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Removes a participant and appends a `participantRemoved` message; false if they were
-    /// not in the thread.
+    /// Removes a participant and appends a `participantRemoved` message; returns who was
+    /// removed, `None` if they were not in the thread.
     pub fn remove_participant(
         &self,
         thread_id: &str,
         user_id: &str,
         initiator: &str,
         now: i64,
-    ) -> Result<bool, Error> {
+    ) -> Result<Option<ParticipantRow>, Error> {
         let removed = self
             .conn()
             .prepare_cached(
@@ -193,7 +207,7 @@ impl Tx<'_> {
             .query_row([thread_id, user_id], ParticipantRow::from_row)
             .optional()?;
         let Some(removed) = removed else {
-            return Ok(false);
+            return Ok(None);
         };
         let message = NewMessage::system(
             MessageKind::ParticipantRemoved,
@@ -204,6 +218,6 @@ impl Tx<'_> {
             },
         );
         append_message(self.conn(), thread_id, &message, now)?;
-        Ok(true)
+        Ok(Some(removed))
     }
 }

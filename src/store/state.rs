@@ -138,6 +138,7 @@ pub struct RepeatabilityState {
 
 /// What `clear` runs, children first.
 const CLEAR_CHILDREN_FIRST: &[&str] = &[
+    "DELETE FROM events",
     "DELETE FROM images",
     "DELETE FROM read_receipts",
     "DELETE FROM messages",

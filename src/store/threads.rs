@@ -153,7 +153,12 @@ impl View<'_> {
 impl Tx<'_> {
     /// Creates a thread with the creator and its participants, and the service's two system
     /// messages: `participantAdded` (everyone, initiator = creator) and `topicUpdated`.
-    pub fn create_thread(&self, thread: &NewThread, now: i64) -> Result<(), Error> {
+    /// Returns everyone it added, the creator first unless the request listed them.
+    pub fn create_thread(
+        &self,
+        thread: &NewThread,
+        now: i64,
+    ) -> Result<Vec<ParticipantSnapshot>, Error> {
         let tx = self.conn();
         tx.prepare_cached(
             "INSERT INTO threads (id, topic, created_at, created_by, metadata, retention_policy, last_message_at)
@@ -179,10 +184,12 @@ impl Tx<'_> {
         for participant in &everyone {
             insert_participant(tx, &thread.id, participant)?;
         }
+        let snapshots: Vec<ParticipantSnapshot> =
+            everyone.iter().map(ParticipantSnapshot::from).collect();
         let added = NewMessage::system(
             MessageKind::ParticipantAdded,
             MessageContent {
-                participants: Some(everyone.iter().map(ParticipantSnapshot::from).collect()),
+                participants: Some(snapshots.clone()),
                 initiator: Some(thread.creator.clone()),
                 ..MessageContent::default()
             },
@@ -194,7 +201,7 @@ impl Tx<'_> {
             &topic_message(&thread.topic, &thread.creator),
             now,
         )?;
-        Ok(())
+        Ok(snapshots)
     }
 
     /// Records the first response body of a create under its repeatability key.

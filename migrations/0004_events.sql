@@ -1,0 +1,19 @@
+-- The outbox of committed chat events (design.md decision 12): a change writes its events in
+-- its own transaction, so a rolled-back change has none and a committed one never loses them.
+-- Dispatchers (Event Grid webhooks, the event log and its stream, realtime push) read them in
+-- `sequence` order. AUTOINCREMENT: a sequence number is never reused, even after a reset, so a
+-- stream resumed with Last-Event-ID cannot be handed a different event under an old number.
+CREATE TABLE events (
+    sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+    -- Microsoft.Communication.<suffix>
+    type TEXT NOT NULL,
+    thread_id TEXT NOT NULL,
+    -- The recipient of a user-level event; NULL for a thread-level one.
+    recipient TEXT,
+    created_at INTEGER NOT NULL,
+    -- The event in the Event Grid schema, as every subscription receives it (JSON).
+    envelope TEXT NOT NULL
+);
+
+CREATE INDEX events_by_thread ON events (thread_id, sequence);
+CREATE INDEX events_by_type ON events (type, sequence);
