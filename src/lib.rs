@@ -3,7 +3,7 @@
 //!
 //! - `config`: flags and env vars. `telemetry`: logging. `app`: building and serving the
 //!   listeners; `state`: what handlers share; `middleware`: the cross-cutting layers;
-//!   `request`: what layers leave on a request.
+//!   `request`: what layers leave on a request; `body`: reading a body within its route's cap.
 //! - `api`: HTTP adapters per resource (wire DTO → chat operation → render per api-version),
 //!   extractors, the route table.
 //! - `chat`: every chat rule, one function per operation. `auth`: who is calling (bearer user
@@ -19,6 +19,7 @@
 pub mod api;
 pub mod app;
 pub(crate) mod auth;
+pub(crate) mod body;
 pub(crate) mod chat;
 pub mod clock;
 pub mod commands;
