@@ -20,6 +20,7 @@ use crate::chat::Chat;
 use crate::clock::Clock;
 use crate::config::{AuthMode, Config};
 use crate::faults::FaultRules;
+use crate::lock::DataDirLock;
 use crate::middleware;
 use crate::request::ListenerScheme;
 use crate::state::{AppState, MAX_BODY_BYTES, Runtime};
@@ -37,6 +38,8 @@ pub struct App {
     pub seed_tokens: Vec<(String, String)>,
     https_listener: TcpListener,
     http_listener: TcpListener,
+    /// The data dir's lock, held until `serve` has closed the store; `None` in memory.
+    _lock: Option<DataDirLock>,
 }
 
 /// Opens the store, prepares TLS and binds both listeners (port 0 picks a free port).
@@ -48,6 +51,15 @@ pub async fn build_app(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         "--resource-id must be a GUID (it becomes part of every user id and token)"
     );
     let keys = Keys::from_access_key(&config.access_key).context("--access-key")?;
+    // In memory, the data dir holds only the TLS files, which a second emulator may share on
+    // purpose (tests/run-all.sh starts an --in-memory one on the first one's CA): nothing in it
+    // can go stale between the two, so only a file-backed store takes the lock. It is taken
+    // before anything in the dir is opened or written.
+    let lock = if config.in_memory {
+        None
+    } else {
+        Some(DataDirLock::acquire(&config.data_dir)?)
+    };
     let tls = tls::load_or_generate(
         &config.data_dir,
         &config.hostnames,
@@ -91,6 +103,7 @@ pub async fn build_app(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         seed_tokens,
         https_listener,
         http_listener,
+        _lock: lock,
     })
 }
 
@@ -181,6 +194,8 @@ impl App {
         https_result.context("HTTPS listener")?;
         http_result.context("HTTP listener")?;
         self.state.store.close().await;
+        // The lock goes last: another emulator may open the database once it is closed.
+        drop(self._lock);
         Ok(())
     }
 }

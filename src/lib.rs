@@ -12,6 +12,7 @@
 //! - `identifier`, `clock`, `tls`, `error`: ids, time, certificates, the ACS error body.
 //! - `commands`: the subcommands other than `serve`. `seed`: declarative seed files.
 //!   `healthcheck`: the client side of the `healthcheck` subcommand.
+//! - `lock`: one file-backed emulator per data dir.
 //! - `faults`, `throttle`: injected faults and the service's rate limits (applied by `api::chaos`).
 //!
 //! Public are only what `main` and the tests use; the rest is `pub(crate)`.
@@ -28,6 +29,7 @@ pub(crate) mod error;
 pub(crate) mod faults;
 pub(crate) mod healthcheck;
 pub(crate) mod identifier;
+pub(crate) mod lock;
 pub(crate) mod middleware;
 pub(crate) mod request;
 pub(crate) mod seed;
