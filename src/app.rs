@@ -12,13 +12,14 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderName;
 use axum::middleware::from_fn;
 use axum_server::Handle;
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::auth::Keys;
 use crate::chat::Chat;
 use crate::clock::Clock;
 use crate::config::{AuthMode, Config};
+use crate::connections::Bounded;
 use crate::faults::FaultRules;
 use crate::lock::DataDirLock;
 use crate::middleware;
@@ -164,6 +165,21 @@ pub fn service(state: AppState, scheme: &'static str) -> Router {
     )
 }
 
+/// Time limits on reading requests. hyper's HTTP/1.1 header-read timer runs from the moment the
+/// connection waits for a request head, so it also closes keep-alive connections idle for that
+/// long; the first-request timeout also covers hyper's untimed HTTP/1-or-2 detection and an
+/// HTTP/2 client that never sends a request (axum-server starts it after the TLS handshake).
+fn bound_requests<A: axum_server::Address, Acc>(
+    mut server: axum_server::Server<A, Acc>,
+    header_read_timeout: Duration,
+) -> axum_server::Server<A, Acc> {
+    server
+        .http_builder()
+        .http1()
+        .header_read_timeout(header_read_timeout);
+    server.first_request_timeout(header_read_timeout)
+}
+
 impl App {
     /// Serves both listeners until `shutdown` resolves, then lets in-flight requests finish
     /// (up to 10 s) and closes the database.
@@ -178,11 +194,26 @@ impl App {
         .await
         .context("loading the TLS certificate and key")?;
         let handle: Handle<SocketAddr> = Handle::new();
-        let https = axum_server::from_tcp_rustls(self.https_listener, tls_config)?
-            .handle(handle.clone())
+        let config = &self.state.config;
+        // Both listeners count against one cap: it bounds the process's sockets, whichever
+        // port they came in on.
+        let bounded = Bounded::new(
+            config.max_connections,
+            Duration::from_secs(config.idle_timeout_secs),
+        );
+        let header_read_timeout = Duration::from_secs(config.header_read_timeout_secs);
+        let tls_acceptor = RustlsAcceptor::new(tls_config)
+            .handshake_timeout(Duration::from_secs(config.tls_handshake_timeout_secs))
+            .acceptor(bounded.clone());
+        let https = axum_server::from_tcp(self.https_listener)?
+            .acceptor(tls_acceptor)
+            .handle(handle.clone());
+        let https = bound_requests(https, header_read_timeout)
             .serve(service(self.state.clone(), "https").into_make_service());
         let http = axum_server::from_tcp(self.http_listener)?
-            .handle(handle.clone())
+            .acceptor(bounded)
+            .handle(handle.clone());
+        let http = bound_requests(http, header_read_timeout)
             .serve(service(self.state.clone(), "http").into_make_service());
         let stopper = handle.clone();
         tokio::spawn(async move {

@@ -12,7 +12,7 @@
 //! - `identifier`, `clock`, `tls`, `error`: ids, time, certificates, the ACS error body.
 //! - `commands`: the subcommands other than `serve`. `seed`: declarative seed files.
 //!   `healthcheck`: the client side of the `healthcheck` subcommand.
-//! - `lock`: one file-backed emulator per data dir.
+//! - `lock`: one file-backed emulator per data dir. `connections`: the connection cap and idle timeout of both listeners.
 //! - `faults`, `throttle`: injected faults and the service's rate limits (applied by `api::chaos`).
 //!
 //! Public are only what `main` and the tests use; the rest is `pub(crate)`.
@@ -25,6 +25,7 @@ pub(crate) mod chat;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub(crate) mod connections;
 pub(crate) mod error;
 pub(crate) mod faults;
 pub(crate) mod healthcheck;

@@ -1,6 +1,10 @@
 //! Bounded resources: bodies are capped per route and answered 413 with the ACS body before
-//! more than the cap is read (over HTTP/1.1 and HTTP/2), and unauthenticated bodies are refused
-//! before they are read.
+//! more than the cap is read (over HTTP/1.1 and HTTP/2), unauthenticated bodies are refused
+//! before they are read, and connections are bounded in time and number.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
 
 use futures_util::stream;
 use reqwest::{Client, Method};
@@ -181,4 +185,117 @@ async fn admin_bodies_other_than_a_state_import_have_a_small_cap() {
         .await;
     assert_too_large(&reply, "bearer-keyed fault rule");
     app.stop().await;
+}
+
+/// Reads until the server closes the connection; `true` for a close (EOF or reset). The read
+/// timeout only catches a hang: it is far longer than any timeout under test.
+fn closed_by_server(stream: &mut TcpStream) -> bool {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("read timeout");
+    let mut buf = [0_u8; 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(e) => panic!("the server did not close the connection: {e}"),
+        }
+    }
+}
+
+fn addr_of(base: &str) -> String {
+    base.trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_half_sent_request_header_is_closed_after_the_header_read_timeout() {
+    let app = TestApp::builder()
+        .config(|c| c.header_read_timeout_secs = 1)
+        .spawn()
+        .await;
+    let addr = addr_of(&app.http_base);
+    let closed = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(addr).expect("connects");
+        stream
+            .write_all(b"GET /_emulator/health HTTP/1.1\r\nHost: x\r\n")
+            .expect("half a header");
+        closed_by_server(&mut stream)
+    })
+    .await
+    .expect("reader");
+    assert!(closed);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_that_sends_nothing_is_closed_after_the_header_read_timeout() {
+    // Nothing after the TCP handshake: the first-request timeout (the header read timeout,
+    // which axum-server starts after a TLS handshake too) closes it.
+    let app = TestApp::builder()
+        .config(|c| c.header_read_timeout_secs = 1)
+        .spawn()
+        .await;
+    let addr = addr_of(&app.http_base);
+    let closed = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(addr).expect("connects");
+        closed_by_server(&mut stream)
+    })
+    .await
+    .expect("reader");
+    assert!(closed);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_over_the_cap_are_closed_while_the_held_ones_keep_serving() {
+    let app = TestApp::builder()
+        .config(|c| c.max_connections = 2)
+        .spawn()
+        .await;
+    let addr = addr_of(&app.http_base);
+    let served = tokio::task::spawn_blocking(move || {
+        // Each held connection is served once, so it is known to hold its place before the
+        // third connects (the accept tasks may otherwise run in any order).
+        let mut held: Vec<TcpStream> = (0..2)
+            .map(|_| TcpStream::connect(&addr).expect("connects"))
+            .collect();
+        for stream in &mut held {
+            assert!(health_over(stream).starts_with("HTTP/1.1 200"));
+        }
+        // The kernel accepts the third; the emulator closes it without an answer.
+        let mut third = TcpStream::connect(&addr).expect("connects");
+        let _ = third.write_all(b"GET /_emulator/health HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(closed_by_server(&mut third), "the third is closed");
+        // The held ones still get answers.
+        health_over(&mut held[0])
+    })
+    .await
+    .expect("client");
+    assert!(served.starts_with("HTTP/1.1 200"), "{served}");
+    app.stop().await;
+}
+
+/// A keep-alive health request on `stream`; the answer up to the end of its JSON body.
+fn health_over(stream: &mut TcpStream) -> String {
+    stream
+        .write_all(b"GET /_emulator/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("request");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("read timeout");
+    let mut answer = Vec::new();
+    let mut byte = [0_u8; 1];
+    while !answer.ends_with(b"}") {
+        match stream.read(&mut byte) {
+            Ok(1) => answer.push(byte[0]),
+            other => panic!(
+                "no whole answer ({other:?}): {}",
+                String::from_utf8_lossy(&answer)
+            ),
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
 }
