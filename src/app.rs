@@ -12,14 +12,16 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderName;
 use axum::middleware::from_fn;
 use axum_server::Handle;
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::auth::Keys;
 use crate::chat::{Chat, Resource};
 use crate::clock::Clock;
 use crate::config::{AuthMode, Config};
+use crate::connections::Bounded;
 use crate::faults::FaultRules;
+use crate::lock::DataDirLock;
 use crate::middleware;
 use crate::request::ListenerScheme;
 use crate::state::{AppState, MAX_BODY_BYTES, Runtime};
@@ -37,6 +39,8 @@ pub struct App {
     pub seed_tokens: Vec<(String, String)>,
     https_listener: TcpListener,
     http_listener: TcpListener,
+    /// The data dir's lock, held until `serve` has closed the store; `None` in memory.
+    _lock: Option<DataDirLock>,
 }
 
 /// Opens the store, prepares TLS and binds both listeners (port 0 picks a free port).
@@ -48,6 +52,15 @@ pub async fn build_app(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         "--resource-id must be a GUID (it becomes part of every user id and token)"
     );
     let keys = Keys::from_access_key(&config.access_key).context("--access-key")?;
+    // In memory, the data dir holds only the TLS files, which a second emulator may share on
+    // purpose (tests/run-all.sh starts an --in-memory one on the first one's CA): nothing in it
+    // can go stale between the two, so only a file-backed store takes the lock. It is taken
+    // before anything in the dir is opened or written.
+    let lock = if config.in_memory {
+        None
+    } else {
+        Some(DataDirLock::acquire(&config.data_dir)?)
+    };
     let tls = tls::load_or_generate(
         &config.data_dir,
         &config.hostnames,
@@ -94,6 +107,7 @@ pub async fn build_app(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         seed_tokens,
         https_listener,
         http_listener,
+        _lock: lock,
     })
 }
 
@@ -154,6 +168,21 @@ pub fn service(state: AppState, scheme: &'static str) -> Router {
     )
 }
 
+/// Time limits on reading requests. hyper's HTTP/1.1 header-read timer runs from the moment the
+/// connection waits for a request head, so it also closes keep-alive connections idle for that
+/// long; the first-request timeout also covers hyper's untimed HTTP/1-or-2 detection and an
+/// HTTP/2 client that never sends a request (axum-server starts it after the TLS handshake).
+fn bound_requests<A: axum_server::Address, Acc>(
+    mut server: axum_server::Server<A, Acc>,
+    header_read_timeout: Duration,
+) -> axum_server::Server<A, Acc> {
+    server
+        .http_builder()
+        .http1()
+        .header_read_timeout(header_read_timeout);
+    server.first_request_timeout(header_read_timeout)
+}
+
 impl App {
     /// Serves both listeners until `shutdown` resolves, then lets in-flight requests finish
     /// (up to 10 s) and closes the database.
@@ -168,11 +197,26 @@ impl App {
         .await
         .context("loading the TLS certificate and key")?;
         let handle: Handle<SocketAddr> = Handle::new();
-        let https = axum_server::from_tcp_rustls(self.https_listener, tls_config)?
-            .handle(handle.clone())
+        let config = &self.state.config;
+        // Both listeners count against one cap: it bounds the process's sockets, whichever
+        // port they came in on.
+        let bounded = Bounded::new(
+            config.max_connections,
+            Duration::from_secs(config.idle_timeout_secs),
+        );
+        let header_read_timeout = Duration::from_secs(config.header_read_timeout_secs);
+        let tls_acceptor = RustlsAcceptor::new(tls_config)
+            .handshake_timeout(Duration::from_secs(config.tls_handshake_timeout_secs))
+            .acceptor(bounded.clone());
+        let https = axum_server::from_tcp(self.https_listener)?
+            .acceptor(tls_acceptor)
+            .handle(handle.clone());
+        let https = bound_requests(https, header_read_timeout)
             .serve(service(self.state.clone(), "https").into_make_service());
         let http = axum_server::from_tcp(self.http_listener)?
-            .handle(handle.clone())
+            .acceptor(bounded)
+            .handle(handle.clone());
+        let http = bound_requests(http, header_read_timeout)
             .serve(service(self.state.clone(), "http").into_make_service());
         let stopper = handle.clone();
         let events = self.state.chat.events().clone();
@@ -187,6 +231,8 @@ impl App {
         https_result.context("HTTPS listener")?;
         http_result.context("HTTP listener")?;
         self.state.store.close().await;
+        // The lock goes last: another emulator may open the database once it is closed.
+        drop(self._lock);
         Ok(())
     }
 }

@@ -53,6 +53,10 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "parsed once at start and moved into the server; boxing saves nothing measurable"
+)]
 pub enum Command {
     /// Run the emulator (the default).
     Serve(Config),
@@ -234,6 +238,35 @@ pub struct Config {
     /// participants, messages) when the database is empty; its tokens are printed at start.
     #[arg(long, env = "ACS_EMULATOR_SEED")]
     pub seed: Option<PathBuf>,
+
+    /// Seconds a client has to send a request's headers (HTTP/1.1, each request; also the
+    /// first request on any connection, and so how long an HTTP/1.1 keep-alive connection may
+    /// sit idle between requests). 30 s is hyper's and nginx's `client_header_timeout` figure.
+    #[arg(
+        long,
+        env = "ACS_EMULATOR_HEADER_READ_TIMEOUT_SECS",
+        default_value_t = 30
+    )]
+    pub header_read_timeout_secs: u64,
+
+    /// Seconds a connection may move no bytes either way before it is closed (HTTP/2 between
+    /// requests, a stalled body, a client that stops reading). 75 s outlasts the idle time of
+    /// the SDKs' connection pools and matches nginx's `keepalive_timeout` default.
+    #[arg(long, env = "ACS_EMULATOR_IDLE_TIMEOUT_SECS", default_value_t = 75)]
+    pub idle_timeout_secs: u64,
+
+    /// Seconds a client has to complete the TLS handshake on the HTTPS port.
+    #[arg(
+        long,
+        env = "ACS_EMULATOR_TLS_HANDSHAKE_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    pub tls_handshake_timeout_secs: u64,
+
+    /// Most connections served at once, both ports together; further connections are closed
+    /// as soon as they are accepted (and a warning is logged) until one ends.
+    #[arg(long, env = "ACS_EMULATOR_MAX_CONNECTIONS", default_value_t = 2048)]
+    pub max_connections: usize,
 }
 
 impl Config {
@@ -260,6 +293,10 @@ impl Config {
             loose: false,
             import_file: None,
             seed: None,
+            header_read_timeout_secs: 30,
+            idle_timeout_secs: 75,
+            tls_handshake_timeout_secs: 10,
+            max_connections: 2048,
         }
     }
 }

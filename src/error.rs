@@ -28,6 +28,10 @@ pub enum ApiError {
     /// 405: the route exists with another method.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// 413: the body is larger than the route accepts (`limit_bytes`); refused before more than
+    /// that was read.
+    #[error("The request body is larger than the {limit_bytes} bytes this operation accepts.")]
+    PayloadTooLarge { limit_bytes: usize },
     /// 429: `--throttle`'s rate limits; the client may retry after `retry_after_secs`.
     #[error("Rate limit exceeded.")]
     TooManyRequests { retry_after_secs: u64 },
@@ -69,6 +73,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Injected { status, .. } => *status,
             ApiError::Internal(_) | ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -84,6 +89,10 @@ impl ApiError {
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::NotFound(_) => "NotFound",
             ApiError::MethodNotAllowed => "MethodNotAllowed",
+            // No ACS spec, recording or SDK names a 413 code. The service's other codes are the
+            // .NET `HttpStatusCode` names (Unauthorized, Forbidden, NotFound, TooManyRequests),
+            // and 413's is RequestEntityTooLarge (the name Azure services answer 413 with).
+            ApiError::PayloadTooLarge { .. } => "RequestEntityTooLarge",
             // The spec example of a throttled request.
             ApiError::TooManyRequests { .. } => "TooManyRequests",
             ApiError::Injected { code, .. } => code,

@@ -3,7 +3,7 @@
 //!
 //! - `config`: flags and env vars. `telemetry`: logging. `app`: building and serving the
 //!   listeners; `state`: what handlers share; `middleware`: the cross-cutting layers;
-//!   `request`: what layers leave on a request.
+//!   `request`: what layers leave on a request; `body`: reading a body within its route's cap.
 //! - `api`: HTTP adapters per resource (wire DTO → chat operation → render per api-version),
 //!   extractors, the route table.
 //! - `chat`: every chat rule, one function per operation. `auth`: who is calling (bearer user
@@ -12,6 +12,7 @@
 //! - `identifier`, `clock`, `tls`, `error`: ids, time, certificates, the ACS error body.
 //! - `commands`: the subcommands other than `serve`. `seed`: declarative seed files.
 //!   `healthcheck`: the client side of the `healthcheck` subcommand.
+//! - `lock`: one file-backed emulator per data dir. `connections`: the connection cap and idle timeout of both listeners.
 //! - `faults`, `throttle`: injected faults and the service's rate limits (applied by `api::chaos`).
 //!
 //! Public are only what `main` and the tests use; the rest is `pub(crate)`.
@@ -19,14 +20,17 @@
 pub mod api;
 pub mod app;
 pub(crate) mod auth;
+pub(crate) mod body;
 pub(crate) mod chat;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub(crate) mod connections;
 pub(crate) mod error;
 pub(crate) mod faults;
 pub(crate) mod healthcheck;
 pub(crate) mod identifier;
+pub(crate) mod lock;
 pub(crate) mod middleware;
 pub(crate) mod request;
 pub(crate) mod seed;

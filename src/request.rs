@@ -19,3 +19,8 @@ pub struct ClaimedIdentity(pub Option<String>);
 /// The operationId a request was routed to, left on the response for the access log.
 #[derive(Debug, Clone, Copy)]
 pub struct Operation(pub &'static str);
+
+/// The largest body the route accepts, in bytes; left by the route's layer for the body
+/// extractors (`api::extract`), which fall back to `state::MAX_BODY_BYTES` without one.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyCap(pub usize);

@@ -15,6 +15,10 @@ use crate::throttle::Throttle;
 
 /// Largest request body accepted by the service routes (a 28 KB message fits with room to spare).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Largest body of the identity routes and of the admin routes other than a state import: their
+/// bodies are a few hundred bytes of JSON, and an access-key signature makes the emulator read
+/// the whole body before it can check the key.
+pub const MAX_SMALL_BODY_BYTES: usize = 64 * 1024;
 /// Largest state document `PUT /_emulator/state` accepts.
 pub const MAX_STATE_BYTES: usize = 512 * 1024 * 1024;
 

@@ -444,3 +444,29 @@ fn acknowledged_messages_survive_a_kill() {
         );
     }
 }
+
+#[test]
+fn a_second_emulator_on_the_same_data_dir_exits_1_naming_the_first_which_keeps_serving() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let first = Running::start(dir.path(), &[]);
+    let port = first.http_port();
+    let second = Command::new(BIN)
+        .args(["--https-port", "0", "--http-port", "0", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("runs");
+    assert_eq!(second.status.code(), Some(1), "a locked data dir exits 1");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("in use by another emulator")
+            && stderr.contains(&format!("pid {}", first.child.id())),
+        "names the holder: {stderr}"
+    );
+    assert_eq!(healthcheck(&port), 0, "the first one keeps serving");
+    // --in-memory shares only the TLS files, so it may start beside a file-backed one.
+    let beside = Running::start(dir.path(), &["--in-memory"]);
+    assert_eq!(healthcheck(&beside.http_port()), 0);
+    assert_eq!(beside.terminate().code(), Some(0));
+    assert_eq!(first.terminate().code(), Some(0));
+}

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::{Micros, parse_wire};
 use crate::error::{ApiError, ApiResult};
-use crate::request::ListenerScheme;
-use crate::state::AppState;
+use crate::request::{BodyCap, ListenerScheme};
+use crate::state::{AppState, MAX_BODY_BYTES};
 use crate::versions::{self, ChatVersion, IdentityVersion};
 
 /// Largest page any list returns (the documented ListMessages maximum, used for all lists).
@@ -193,7 +193,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
     }
 }
 
-/// A raw body; a body over the route's limit or broken off is a 400 with the ACS body.
+/// A raw body; a body over the route's cap is a 413, one broken off a 400, with the ACS body.
 #[derive(Debug)]
 pub struct AcsBytes(pub axum::body::Bytes);
 
@@ -205,12 +205,14 @@ impl<S: Send + Sync> FromRequest<S> for AcsBytes {
     }
 }
 
-async fn read_body<S: Send + Sync>(req: Request, state: &S) -> ApiResult<axum::body::Bytes> {
-    axum::body::Bytes::from_request(req, state)
-        .await
-        .map_err(|_| {
-            ApiError::bad_request("The request body could not be read (too large or interrupted).")
-        })
+async fn read_body<S: Send + Sync>(req: Request, _: &S) -> ApiResult<axum::body::Bytes> {
+    // The route's cap (a `BodyCap` layer in `api::routes`), else the service routes' one.
+    let cap = req
+        .extensions()
+        .get::<BodyCap>()
+        .map_or(MAX_BODY_BYTES, |cap| cap.0);
+    let (parts, body) = req.into_parts();
+    crate::body::read_capped(&parts.headers, body, cap).await
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {

@@ -17,8 +17,8 @@ pub(crate) mod threads;
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::http::header::{CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware;
@@ -30,7 +30,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::auth::{require_access_key, require_admin_key};
 use crate::error::{ApiError, ApiResult};
-use crate::state::{AppState, MAX_STATE_BYTES};
+use crate::request::BodyCap;
+use crate::state::{AppState, MAX_SMALL_BODY_BYTES, MAX_STATE_BYTES};
 use crate::versions;
 
 /// One (method, path) the emulator serves, in OpenAPI path syntax with literal action segments
@@ -190,7 +191,7 @@ pub fn routes(state: AppState) -> (Router, Vec<ServedRoute>) {
         .add(
             "/chat/threads/{chat_thread_id}/images",
             &[("POST", "ChatThread_UploadChatImage")],
-            post(images::upload_chat_image).layer(DefaultBodyLimit::max(images::MAX_IMAGE_BYTES)),
+            post(images::upload_chat_image).layer(Extension(BodyCap(images::MAX_IMAGE_BYTES))),
         )
         .add(
             "/chat/threads/{chat_thread_id}/images/{image_id}",
@@ -291,17 +292,18 @@ pub fn routes(state: AppState) -> (Router, Vec<ServedRoute>) {
             &[("GET", "Emulator_ListFaults")],
             get(chaos::list_faults),
         );
-    // Destructive: the access key is required.
+    // Destructive: the access key is required. The key check may read the body (a signature
+    // covers it), so each group's cap goes to that check: state imports are large, the rest small.
+    let import = Routes::new().add(
+        "/_emulator/state",
+        &[("PUT", "Emulator_ImportState")],
+        put(emulator::import_state).layer(Extension(BodyCap(MAX_STATE_BYTES))),
+    );
     let admin = Routes::new()
         .add(
             "/_emulator/reset",
             &[("POST", "Emulator_Reset")],
             post(emulator::reset),
-        )
-        .add(
-            "/_emulator/state",
-            &[("PUT", "Emulator_ImportState")],
-            put(emulator::import_state).layer(DefaultBodyLimit::max(MAX_STATE_BYTES)),
         )
         .add(
             "/_emulator/faults",
@@ -352,14 +354,24 @@ pub fn routes(state: AppState) -> (Router, Vec<ServedRoute>) {
                     state.clone(),
                     require_access_key,
                 ))
+                .layer(Extension(BodyCap(MAX_SMALL_BODY_BYTES)))
                 .layer(chaos_layer())
                 .layer(supported_versions(
                     versions::IDENTITY_VERSIONS.iter().map(|v| v.name),
                 )),
         )
         .merge(emulator.router)
-        .merge(admin.router.route_layer(middleware::from_fn_with_state(
-            state.clone(),
+        .merge(
+            admin
+                .router
+                .layer(Extension(BodyCap(MAX_SMALL_BODY_BYTES)))
+                .route_layer(middleware::from_fn_with_state(
+                    (state.clone(), BodyCap(MAX_SMALL_BODY_BYTES)),
+                    require_admin_key,
+                )),
+        )
+        .merge(import.router.route_layer(middleware::from_fn_with_state(
+            (state.clone(), BodyCap(MAX_STATE_BYTES)),
             require_admin_key,
         )))
         .fallback(not_found)
@@ -383,6 +395,7 @@ pub fn routes(state: AppState) -> (Router, Vec<ServedRoute>) {
         legacy_served,
         identity.served,
         emulator.served,
+        import.served,
         admin.served,
     ]
     .concat();

@@ -81,10 +81,29 @@ pub fn content_hash(body: &[u8]) -> String {
     STANDARD.encode(Sha256::digest(body))
 }
 
+/// Checks what can be checked before the body is read: an `Authorization` that parses as an
+/// HMAC-SHA256 signature over a supported header set, the signed date present and within
+/// `MAX_CLOCK_SKEW_SECS` of `now_secs`, and an `x-ms-content-sha256`. `request.body` is not
+/// looked at. A request that fails here cannot pass `verify`, so the caller refuses it without
+/// reading (and buffering) a body that the signature would only cover.
+pub fn check_before_body(request: &SignedRequest<'_>, now_secs: i64) -> Result<(), Refusal> {
+    let parts = signed_parts(request)?;
+    check_date(request, &parts.date_header, now_secs)
+}
+
 /// Checks the request's signature against `key`, then that the date it signs is within
 /// `MAX_CLOCK_SKEW_SECS` of `now_secs` (seconds since the Unix epoch); `Err` says why not.
 pub fn verify(request: &SignedRequest<'_>, key: &[u8], now_secs: i64) -> Result<(), Refusal> {
     let date_header = verify_signature(request, key)?;
+    check_date(request, &date_header, now_secs)
+}
+
+/// Whether the date `date_header` names is an HTTP date within the allowed skew of now.
+fn check_date(
+    request: &SignedRequest<'_>,
+    date_header: &SignedDate,
+    now_secs: i64,
+) -> Result<(), Refusal> {
     let (header, date) = match date_header {
         SignedDate::MsDate => ("x-ms-date", request.ms_date),
         SignedDate::Date => ("Date", request.date),
@@ -120,8 +139,16 @@ fn parse_http_date(text: &str) -> Option<i64> {
     Some(parsed.assume_utc().unix_timestamp())
 }
 
-/// Checks the signature only; `Ok` says which date header it covers.
-fn verify_signature(request: &SignedRequest<'_>, key: &[u8]) -> Result<SignedDate, String> {
+/// The parsed `Authorization` of a signed request and the headers it names.
+struct SignedParts<'a> {
+    date_header: SignedDate,
+    date: &'a str,
+    signature: Vec<u8>,
+    claimed_hash: &'a str,
+}
+
+/// Parses `Authorization` and finds the headers it signs; the body is not looked at.
+fn signed_parts<'a>(request: &SignedRequest<'a>) -> Result<SignedParts<'a>, String> {
     let params = request
         .authorization
         .strip_prefix("HMAC-SHA256 ")
@@ -138,7 +165,7 @@ fn verify_signature(request: &SignedRequest<'_>, key: &[u8]) -> Result<SignedDat
     let signed_headers = signed_headers.ok_or("SignedHeaders is missing")?;
     // Current SDKs sign `x-ms-date`; older ones (identity 1.0.x, administration 1.0.0b4) sign the
     // `Date` header, which the service documents as the header `x-ms-date` may replace.
-    let (signed_date, date) =
+    let (date_header, date) =
         if signed_headers.eq_ignore_ascii_case("x-ms-date;host;x-ms-content-sha256") {
             (
                 SignedDate::MsDate,
@@ -155,6 +182,22 @@ fn verify_signature(request: &SignedRequest<'_>, key: &[u8]) -> Result<SignedDat
     let claimed_hash = request
         .content_sha256
         .ok_or("x-ms-content-sha256 is missing")?;
+    Ok(SignedParts {
+        date_header,
+        date,
+        signature,
+        claimed_hash,
+    })
+}
+
+/// Checks the signature only; `Ok` says which date header it covers.
+fn verify_signature(request: &SignedRequest<'_>, key: &[u8]) -> Result<SignedDate, String> {
+    let SignedParts {
+        date_header: signed_date,
+        date,
+        signature,
+        claimed_hash,
+    } = signed_parts(request)?;
     if claimed_hash != content_hash(request.body) {
         return Err("x-ms-content-sha256 does not match the body".to_owned());
     }

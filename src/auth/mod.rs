@@ -19,11 +19,9 @@ use sha2::Sha256;
 use crate::chat::{Caller, ChatScope};
 use crate::config::AuthMode;
 use crate::error::ApiError;
+use crate::request::BodyCap;
 use crate::request::{ClaimedIdentity, RawPathAndQuery};
-use crate::state::{AppState, MAX_STATE_BYTES};
-
-/// Largest identity request body read for signature checking.
-const MAX_SIGNED_BODY: usize = 64 * 1024;
+use crate::state::{AppState, MAX_SMALL_BODY_BYTES};
 
 /// How far ahead of the emulator's clock a user token's `iat` or `nbf` may be, in seconds:
 /// room for the clocks of two emulators sharing a key, not for tokens dated in the future.
@@ -211,7 +209,7 @@ pub async fn require_access_key(
             }
         };
     }
-    match verified(&state, request, MAX_SIGNED_BODY).await {
+    match verified(&state, request, MAX_SMALL_BODY_BYTES).await {
         Ok(request) => next.run(request).await,
         Err(error) => error.into_response(),
     }
@@ -281,9 +279,11 @@ fn check_entra_token(token: &str, now_secs: i64) -> Result<(), String> {
 
 /// Middleware for the emulator's destructive routes: the access key either as
 /// `Authorization: Bearer <access key>` (for curl) or as an HMAC signature like the identity
-/// API's (for SDK-style clients). Skipped with `--auth lenient`.
+/// API's (for SDK-style clients). Skipped with `--auth lenient`. `cap` is the route's body cap:
+/// a signature makes this layer read the body, so the cap must be known here, before the
+/// route's own layers run.
 pub async fn require_admin_key(
-    State(state): State<AppState>,
+    State((state, cap)): State<(AppState, BodyCap)>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -308,19 +308,19 @@ pub async fn require_admin_key(
             ApiError::Unauthorized("Request is not authorized.".to_owned()).into_response()
         };
     }
-    match verified(&state, request, MAX_STATE_BYTES).await {
+    match verified(&state, request, cap.0).await {
         Ok(request) => next.run(request).await,
         Err(error) => error.into_response(),
     }
 }
 
-/// Reads the body (up to `limit` bytes), checks the HMAC signature and the freshness of the
-/// date it signs, and gives the request back with its body.
+/// Checks the headers of an HMAC-signed request, then reads the body (up to `limit` bytes),
+/// checks the signature and gives the request back with its body. A request whose headers
+/// already fail (no or a garbled `Authorization`, a missing or stale date, no body hash) is
+/// refused before a byte of its body is read: only a request that could still pass makes the
+/// emulator read (at most `limit` bytes of) the body its signature covers.
 async fn verified(state: &AppState, request: Request, limit: usize) -> Result<Request, ApiError> {
     let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::bad_request("The request body is too large."))?;
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
     let host = header(HOST.as_str())
         .map(str::to_owned)
@@ -334,7 +334,7 @@ async fn verified(state: &AppState, request: Request, limit: usize) -> Result<Re
             .map(|p| p.as_str())
             .unwrap_or("/"),
     };
-    let signed = hmac::SignedRequest {
+    let mut signed = hmac::SignedRequest {
         method: parts.method.as_str(),
         path_and_query,
         host: &host,
@@ -342,23 +342,30 @@ async fn verified(state: &AppState, request: Request, limit: usize) -> Result<Re
         ms_date: header("x-ms-date"),
         date: header("date"),
         content_sha256: header("x-ms-content-sha256"),
-        body: &body,
+        body: &[],
     };
+    let now = system_now_secs();
+    hmac::check_before_body(&signed, now).map_err(signature_refused)?;
+    let body = crate::body::read_capped(&parts.headers, body, limit).await?;
+    signed.body = &body;
     // The signer's date is checked against the machine's real clock, never `state.clock`: the
     // SDKs sign with real time, and tests may move the emulator's clock (token expiry,
     // retention) while their signed identity calls must keep working.
-    match hmac::verify(&signed, &state.keys.access_key, system_now_secs()) {
+    match hmac::verify(&signed, &state.keys.access_key, now) {
         Ok(()) => Ok(Request::from_parts(parts, Body::from(body))),
-        Err(refusal) => {
-            tracing::debug!(reason = %refusal, "access-key signature refused");
-            Err(ApiError::Unauthorized(match refusal {
-                hmac::Refusal::Signature(_) => "Request is not authorized.".to_owned(),
-                hmac::Refusal::Date { header, .. } => format!(
-                    "Request is not authorized: the signed {header} header must be an HTTP date \
-                     within {} minutes of the current time.",
-                    hmac::MAX_CLOCK_SKEW_SECS / 60
-                ),
-            }))
-        }
+        Err(refusal) => Err(signature_refused(refusal)),
     }
+}
+
+/// The 401 for a refused access-key signature; the reason goes to the debug log.
+fn signature_refused(refusal: hmac::Refusal) -> ApiError {
+    tracing::debug!(reason = %refusal, "access-key signature refused");
+    ApiError::Unauthorized(match refusal {
+        hmac::Refusal::Signature(_) => "Request is not authorized.".to_owned(),
+        hmac::Refusal::Date { header, .. } => format!(
+            "Request is not authorized: the signed {header} header must be an HTTP date \
+             within {} minutes of the current time.",
+            hmac::MAX_CLOCK_SKEW_SECS / 60
+        ),
+    })
 }

@@ -9,6 +9,7 @@ mod errors;
 mod faults;
 mod identity;
 mod images;
+mod limits;
 mod messages;
 mod participants;
 mod persistence;
