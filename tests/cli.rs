@@ -443,6 +443,31 @@ fn acknowledged_messages_survive_a_kill() {
             "{text} lost after SIGKILL"
         );
     }
+
+    // Each acknowledged message's event was committed with it (the outbox): all are there
+    // after a restart.
+    let restarted = Running::start(&data, &[]);
+    let answer = http_get_full(
+        &restarted.http_port(),
+        "/_emulator/events?type=ChatMessageReceivedInThread&limit=1000",
+        "",
+    );
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let log: serde_json::Value = serde_json::from_str(body).expect("JSON log");
+    let bodies: Vec<&str> = log["value"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["event"]["data"]["messageBody"].as_str())
+        .collect();
+    for n in 0..sent {
+        let text = format!("acknowledged {n}");
+        assert!(
+            bodies.contains(&text.as_str()),
+            "the event of {text} lost after SIGKILL"
+        );
+    }
+    assert_eq!(restarted.terminate().code(), Some(0));
 }
 
 #[test]
