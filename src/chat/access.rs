@@ -35,6 +35,24 @@ pub(super) fn visible_message(
         .ok_or_else(message_not_found)
 }
 
+/// A message of the caller's that they may see, for an edit (`editing`: a deleted message is
+/// not found, checked before the sender) or a deletion (deleting twice is allowed).
+pub(super) fn own_message(
+    view: &View<'_>,
+    thread_id: &str,
+    caller: &Caller,
+    message_id: &str,
+    editing: bool,
+) -> ApiResult<MessageRow> {
+    let (_, me) = participant(view, thread_id, caller)?;
+    let message = visible_message(view, thread_id, &me, message_id)?;
+    if editing && message.deleted_at.is_some() {
+        return Err(message_not_found());
+    }
+    require_sender(&message, caller)?;
+    Ok(message)
+}
+
 /// "Only the sender may update or delete their message; others get an error" (docs).
 pub(super) fn require_sender(message: &MessageRow, caller: &Caller) -> ApiResult<()> {
     if message.sender_id.as_deref() == Some(caller.id.as_str()) {

@@ -1,6 +1,6 @@
 //! Messages: send, list and get (what the reader may see), edit and delete (the sender only).
 
-use super::access::{message_not_found, participant, require_sender, visible_message};
+use super::access::{own_message, participant, visible_message};
 use super::events::{ChangeEvents, MessageFacts, others};
 use super::limits::{MetadataPatch, check_content_size, check_metadata_size, merged_metadata};
 use super::{Caller, Chat};
@@ -201,12 +201,7 @@ impl Chat {
             (caller.clone(), thread_id.to_owned(), message_id.to_owned());
         let now = self.now();
         self.write(move |tx, resource| {
-            let (_, me) = participant(tx, &thread_id, &caller)?;
-            let message = visible_message(tx, &thread_id, &me, &message_id)?;
-            if message.deleted_at.is_some() {
-                return Err(message_not_found());
-            }
-            require_sender(&message, &caller)?;
+            let message = own_message(tx, &thread_id, &caller, &message_id, true)?;
             if let Some(content) = &change.content {
                 check_content_size(content)?;
             }
@@ -267,9 +262,7 @@ impl Chat {
             (caller.clone(), thread_id.to_owned(), message_id.to_owned());
         let now = self.now();
         self.write(move |tx, resource| {
-            let (_, me) = participant(tx, &thread_id, &caller)?;
-            let message = visible_message(tx, &thread_id, &me, &message_id)?;
-            require_sender(&message, &caller)?;
+            let message = own_message(tx, &thread_id, &caller, &message_id, false)?;
             // Deleting a deleted message changes nothing, and emits nothing.
             let Some(version) = tx.delete_message(&thread_id, message.id, now)? else {
                 return Ok(());
