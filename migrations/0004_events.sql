@@ -11,8 +11,14 @@ CREATE TABLE events (
     -- The recipient of a user-level event; NULL for a thread-level one.
     recipient TEXT,
     created_at INTEGER NOT NULL,
-    -- The event in the Event Grid schema, as every subscription receives it (JSON).
-    envelope TEXT NOT NULL
+    -- The event in the Event Grid schema, as every subscription receives it (JSON); for a
+    -- user-level event, only what differs from its thread-level event (id, subject,
+    -- eventType, the recipient), merged over that event's envelope when read. A change in a
+    -- thread of 250 fans out to 250 user-level events: writing each in full made adding a
+    -- participant to a large thread ten times slower (bench/README.md).
+    envelope TEXT NOT NULL,
+    -- The sequence of the thread-level event a user-level one shares its data with.
+    origin INTEGER
 );
 
 CREATE INDEX events_by_thread ON events (thread_id, sequence);

@@ -104,22 +104,15 @@ impl<'t, 'c> ChangeEvents<'t, 'c> {
         }
     }
 
-    /// Appends one event in the Event Grid schema.
+    /// Appends a thread-level event in the Event Grid schema; returns its sequence number.
     fn append(
         &self,
         suffix: &str,
         subject: String,
-        recipient: Option<&str>,
         mut data: Map<String, Value>,
-    ) -> ApiResult<()> {
+    ) -> ApiResult<i64> {
         data.insert("transactionId".into(), json!(self.transaction_id));
         data.insert("threadId".into(), json!(self.thread_id));
-        if let Some(recipient) = recipient {
-            data.insert(
-                "recipientCommunicationIdentifier".into(),
-                identifier(recipient),
-            );
-        }
         let event_type = format!("{EVENT_TYPE_PREFIX}{suffix}");
         let envelope = json!({
             "id": uuid::Uuid::new_v4().to_string(),
@@ -131,12 +124,40 @@ impl<'t, 'c> ChangeEvents<'t, 'c> {
             "metadataVersion": "1",
             "eventTime": to_wire(self.now),
         });
+        Ok(self.tx.append_event(&NewEvent {
+            event_type,
+            thread_id: self.thread_id.to_owned(),
+            recipient: None,
+            created_at: self.now,
+            envelope: envelope.to_string(),
+            origin: None,
+        })?)
+    }
+
+    /// Appends the user-level event of `recipient` for the thread-level event `origin`: the
+    /// same `data` plus `recipientCommunicationIdentifier`, its own id, type and subject. Only
+    /// that difference is written; the store completes it from `origin` when it is read.
+    fn append_for(
+        &self,
+        origin: i64,
+        suffix: &str,
+        subject: String,
+        recipient: &str,
+    ) -> ApiResult<()> {
+        let event_type = format!("{EVENT_TYPE_PREFIX}{suffix}");
+        let patch = json!({
+            "id": uuid::Uuid::new_v4().to_string(),
+            "subject": subject,
+            "eventType": event_type,
+            "data": { "recipientCommunicationIdentifier": identifier(recipient) },
+        });
         self.tx.append_event(&NewEvent {
             event_type,
             thread_id: self.thread_id.to_owned(),
-            recipient: recipient.map(str::to_owned),
+            recipient: Some(recipient.to_owned()),
             created_at: self.now,
-            envelope: envelope.to_string(),
+            envelope: patch.to_string(),
+            origin: Some(origin),
         })?;
         Ok(())
     }
@@ -150,13 +171,13 @@ impl<'t, 'c> ChangeEvents<'t, 'c> {
         recipients: &[&str],
         data: Map<String, Value>,
     ) -> ApiResult<()> {
-        self.append(thread_suffix, subject.clone(), None, data.clone())?;
+        let origin = self.append(thread_suffix, subject.clone(), data)?;
         for recipient in recipients {
-            self.append(
+            self.append_for(
+                origin,
                 user_suffix,
                 format!("{subject}/recipient/{recipient}"),
-                Some(recipient),
-                data.clone(),
+                recipient,
             )?;
         }
         Ok(())
@@ -372,21 +393,20 @@ impl<'t, 'c> ChangeEvents<'t, 'c> {
         data.insert(field.into(), participant(who));
         // The thread-level subject is lower-case (`participantadded`), the user-level one
         // camel-case (events.md §1).
-        self.append(
+        let origin = self.append(
             thread_suffix,
             format!("thread/{}/{thread_path}/{}", self.thread_id, who.id),
-            None,
-            data.clone(),
+            data,
         )?;
         for recipient in recipients {
-            self.append(
+            self.append_for(
+                origin,
                 user_suffix,
                 format!(
                     "thread/{}/{user_path}/{}/recipient/{recipient}",
                     self.thread_id, who.id
                 ),
-                Some(recipient),
-                data.clone(),
+                recipient,
             )?;
         }
         Ok(())
@@ -409,9 +429,9 @@ impl<'t, 'c> ChangeEvents<'t, 'c> {
         self.append(
             "ChatTypingIndicatorReceivedInThread",
             format!("thread/{}/sender/{sender}", self.thread_id),
-            None,
             facts.data(),
-        )
+        )?;
+        Ok(())
     }
 }
 

@@ -14,8 +14,11 @@ pub struct NewEvent {
     /// The recipient of a user-level event.
     pub recipient: Option<String>,
     pub created_at: i64,
-    /// The event in the Event Grid schema (JSON).
+    /// The event in the Event Grid schema (JSON); with an `origin`, a JSON object merged over
+    /// the origin's envelope (objects key by key, anything else replaced) when read.
     pub envelope: String,
+    /// The sequence number of the event whose envelope this one completes.
+    pub origin: Option<i64>,
 }
 
 /// One committed event, as the dispatchers read it.
@@ -29,14 +32,53 @@ pub struct EventRow {
 }
 
 impl EventRow {
-    /// Reads `sequence, type, envelope`.
+    /// Reads `sequence, type, envelope, origin envelope` (`EVENT_COLUMNS`), completing the
+    /// envelope of an event stored as a patch of its origin's.
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        let own: String = row.get(2)?;
+        let envelope = match row.get::<_, Option<String>>(3)? {
+            None => own,
+            Some(origin) => merged(&origin, &own),
+        };
         Ok(EventRow {
             sequence: row.get(0)?,
             event_type: row.get(1)?,
-            envelope: row.get(2)?,
+            envelope,
         })
     }
+}
+
+/// `patch` merged over `base` (both JSON objects): objects key by key, other values replaced.
+fn merged(base: &str, patch: &str) -> String {
+    fn merge(base: &mut serde_json::Value, patch: serde_json::Value) {
+        match (base, patch) {
+            (serde_json::Value::Object(base), serde_json::Value::Object(patch)) => {
+                for (key, value) in patch {
+                    merge(base.entry(key).or_insert(serde_json::Value::Null), value);
+                }
+            }
+            (base, patch) => *base = patch,
+        }
+    }
+    match (
+        serde_json::from_str::<serde_json::Value>(base),
+        serde_json::from_str::<serde_json::Value>(patch),
+    ) {
+        (Ok(mut base), Ok(patch)) => {
+            merge(&mut base, patch);
+            base.to_string()
+        }
+        // Both were written by the chat layer as JSON; a damaged row reads as its own text.
+        _ => patch.to_owned(),
+    }
+}
+
+/// What `EventRow::from_row` reads, of `events e` and its origin `o`.
+macro_rules! event_columns {
+    () => {
+        "SELECT e.sequence, e.type, e.envelope, o.envelope
+         FROM events e LEFT JOIN events o ON o.sequence = e.origin "
+    };
 }
 
 /// Which events a log page shows.
@@ -49,15 +91,18 @@ pub struct EventFilter {
 }
 
 /// The committed events after a sequence number, oldest first (`events_after`).
-pub(super) const EVENTS_AFTER: &str =
-    "SELECT sequence, type, envelope FROM events WHERE sequence > ? ORDER BY sequence LIMIT ?";
+pub(super) const EVENTS_AFTER: &str = concat!(
+    event_columns!(),
+    "WHERE e.sequence > ? ORDER BY e.sequence LIMIT ?"
+);
 
 /// A page of the event log, newest first (`events_page`).
-pub(super) const EVENTS_PAGE: &str = "SELECT sequence, type, envelope
-     FROM events
-     WHERE (?1 IS NULL OR type = ?1) AND (?2 IS NULL OR thread_id = ?2)
-       AND sequence > ?3 AND sequence < ?4
-     ORDER BY sequence DESC LIMIT ?5";
+pub(super) const EVENTS_PAGE: &str = concat!(
+    event_columns!(),
+    "WHERE (?1 IS NULL OR e.type = ?1) AND (?2 IS NULL OR e.thread_id = ?2)
+       AND e.sequence > ?3 AND e.sequence < ?4
+     ORDER BY e.sequence DESC LIMIT ?5"
+);
 
 impl View<'_> {
     /// Up to `limit` events committed after `after`, in commit order.
@@ -111,8 +156,8 @@ impl Tx<'_> {
         Ok(self
             .conn()
             .prepare_cached(
-                "INSERT INTO events (type, thread_id, recipient, created_at, envelope)
-                 VALUES (?, ?, ?, ?, ?) RETURNING sequence",
+                "INSERT INTO events (type, thread_id, recipient, created_at, envelope, origin)
+                 VALUES (?, ?, ?, ?, ?, ?) RETURNING sequence",
             )?
             .query_row(
                 params![
@@ -120,7 +165,8 @@ impl Tx<'_> {
                     event.thread_id,
                     event.recipient,
                     event.created_at,
-                    event.envelope
+                    event.envelope,
+                    event.origin
                 ],
                 |row| row.get(0),
             )?)
