@@ -20,6 +20,7 @@ use crate::chat::{Chat, Resource};
 use crate::clock::Clock;
 use crate::config::{AuthMode, Config};
 use crate::connections::Bounded;
+use crate::eventgrid::EventGrid;
 use crate::faults::FaultRules;
 use crate::lock::DataDirLock;
 use crate::middleware;
@@ -88,8 +89,17 @@ pub async fn build_app(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<
             known_identities_only: config.auth == AuthMode::Strict,
         },
     );
+    let eventgrid = EventGrid::new(
+        store.clone(),
+        Arc::clone(&clock),
+        config.resource_arm_id.clone(),
+        config.event_retry_scale,
+        chat.events().clone(),
+    )?;
+    eventgrid.configure_webhooks(&config.event_webhooks).await?;
     let state = AppState {
         chat,
+        eventgrid,
         store,
         keys: Arc::new(keys),
         clock,
@@ -219,6 +229,8 @@ impl App {
         let http = bound_requests(http, header_read_timeout)
             .serve(service(self.state.clone(), "http").into_make_service());
         let stopper = handle.clone();
+        // Deliveries start with serving; the dispatcher stops when the event signal closes.
+        let dispatcher = self.state.eventgrid.spawn();
         let events = self.state.chat.events().clone();
         tokio::spawn(async move {
             shutdown.await;
@@ -230,6 +242,9 @@ impl App {
         let (https_result, http_result) = tokio::join!(https, http);
         https_result.context("HTTPS listener")?;
         http_result.context("HTTP listener")?;
+        // The listeners end only after the shutdown signal closed the event signal, which stops
+        // the dispatcher; it must be done writing before the store closes.
+        let _ = dispatcher.await;
         self.state.store.close().await;
         // The lock goes last: another emulator may open the database once it is closed.
         drop(self._lock);

@@ -180,6 +180,21 @@ pub struct Config {
     #[arg(long, env = "ACS_EMULATOR_RESOURCE_ARM_ID", default_value = DEFAULT_RESOURCE_ARM_ID)]
     pub resource_arm_id: String,
 
+    /// Subscribe this webhook URL to every chat event in the Event Grid schema, as
+    /// `webhook-1`, `webhook-2`, … (repeatable; the env twin takes a comma-separated list).
+    /// Each must pass the validation handshake at start.
+    #[arg(
+        long = "event-webhook",
+        env = "ACS_EMULATOR_EVENT_WEBHOOKS",
+        value_delimiter = ','
+    )]
+    pub event_webhooks: Vec<String>,
+
+    /// Multiply every Event Grid retry wait, the events' time to live and the 30 s response
+    /// timeout (never below 1 s) by this factor, e.g. 0.001 in tests.
+    #[arg(long, env = "ACS_EMULATOR_EVENT_RETRY_SCALE", default_value_t = 1.0, value_parser = positive_factor)]
+    pub event_retry_scale: f64,
+
     /// Extra host name for the TLS certificate, e.g. a Compose service name (repeatable;
     /// the env twin takes a comma-separated list).
     #[arg(
@@ -269,6 +284,14 @@ pub struct Config {
     pub max_connections: usize,
 }
 
+/// A finite factor above 0 (`--event-retry-scale`).
+fn positive_factor(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(f) if f.is_finite() && f > 0.0 => Ok(f),
+        _ => Err(format!("{text} is not a number above 0")),
+    }
+}
+
 impl Config {
     /// A configuration for tests: what users get by default (state in `data_dir/emulator.db`,
     /// certificates beside it, strict auth), on loopback and free ports.
@@ -282,6 +305,8 @@ impl Config {
             access_key: DEFAULT_ACCESS_KEY.to_owned(),
             resource_id: DEFAULT_RESOURCE_ID.to_owned(),
             resource_arm_id: DEFAULT_RESOURCE_ARM_ID.to_owned(),
+            event_webhooks: Vec::new(),
+            event_retry_scale: 1.0,
             hostnames: Vec::new(),
             tls_cert: None,
             tls_key: None,

@@ -13,6 +13,7 @@
 //! - `commands`: the subcommands other than `serve`. `seed`: declarative seed files.
 //!   `healthcheck`: the client side of the `healthcheck` subcommand.
 //! - `lock`: one file-backed emulator per data dir. `connections`: the connection cap and idle timeout of both listeners.
+//! - `eventgrid`: the Event Grid webhook dispatcher over committed chat events.
 //! - `faults`, `throttle`: injected faults and the service's rate limits (applied by `api::chaos`).
 //!
 //! Public are only what `main` and the tests use; the rest is `pub(crate)`.
@@ -27,6 +28,7 @@ pub mod commands;
 pub mod config;
 pub(crate) mod connections;
 pub(crate) mod error;
+pub(crate) mod eventgrid;
 pub(crate) mod faults;
 pub(crate) mod healthcheck;
 pub(crate) mod identifier;

@@ -9,6 +9,7 @@ use crate::auth::Keys;
 use crate::chat::Chat;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::eventgrid::EventGrid;
 use crate::faults::FaultRules;
 use crate::store::Store;
 use crate::throttle::Throttle;
@@ -28,6 +29,8 @@ pub struct AppState {
     /// The chat operations (every chat rule); chat handlers go through these, not the store.
     pub chat: Chat,
     pub store: Store,
+    /// Event Grid subscriptions and their dispatcher (`/_emulator/eventSubscriptions`).
+    pub eventgrid: EventGrid,
     pub keys: Arc<Keys>,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<Config>,

@@ -49,7 +49,17 @@ struct LogEntry<'a> {
     /// The event in the Event Grid schema, as every subscription receives it.
     event: &'a RawValue,
     /// Webhook deliveries of the event (none while no subscription matched it).
-    deliveries: Vec<serde_json::Value>,
+    deliveries: Vec<Delivery<'a>>,
+}
+
+/// One (event, subscription) delivery in the log.
+#[derive(Debug, Serialize)]
+struct Delivery<'a> {
+    subscription: &'a str,
+    /// `pending`, `retrying`, `delivered` or `deadLettered`.
+    state: &'a str,
+    /// `[{"at", "status" | "error"}]`, oldest first.
+    attempts: &'a RawValue,
 }
 
 fn full_type(name: &str) -> String {
@@ -81,16 +91,33 @@ pub async fn list_events(
         thread_id: query.thread_id.clone(),
         since: query.since,
     };
-    let (rows, more) = state
-        .store
-        .read(|view| view.events_page(&filter, query.before, limit))?;
+    let (rows, more, deliveries) = state.store.read(|view| {
+        let (rows, more) = view.events_page(&filter, query.before, limit)?;
+        // The page is newest first: its deliveries lie between its last and first sequence.
+        let deliveries = match (rows.last(), rows.first()) {
+            (Some(low), Some(high)) => view.deliveries_between(low.sequence, high.sequence)?,
+            _ => Vec::new(),
+        };
+        Ok::<_, ApiError>((rows, more, deliveries))
+    })?;
     let entries: Vec<LogEntry<'_>> = rows
         .iter()
         .map(|row| {
+            let of_event = deliveries
+                .iter()
+                .filter(|d| d.sequence == row.sequence)
+                .map(|d| {
+                    Ok(Delivery {
+                        subscription: &d.subscription,
+                        state: &d.state,
+                        attempts: serde_json::from_str(&d.attempts).map_err(anyhow::Error::from)?,
+                    })
+                })
+                .collect::<ApiResult<_>>()?;
             Ok(LogEntry {
                 sequence: row.sequence,
                 event: serde_json::from_str(&row.envelope).map_err(anyhow::Error::from)?,
-                deliveries: Vec::new(),
+                deliveries: of_event,
             })
         })
         .collect::<ApiResult<_>>()?;

@@ -4,6 +4,7 @@
 
 pub(crate) mod chaos;
 pub(crate) mod emulator;
+pub(crate) mod event_subscriptions;
 pub(crate) mod events;
 pub(crate) mod extract;
 pub(crate) mod identity;
@@ -317,6 +318,22 @@ pub fn routes(state: AppState) -> (Router, Vec<ServedRoute>) {
             "/_emulator/faults/{id}",
             &[("DELETE", "Emulator_DeleteFault")],
             delete(chaos::delete_fault),
+        )
+        .add(
+            "/_emulator/eventSubscriptions",
+            &[("GET", "Emulator_ListEventSubscriptions")],
+            get(event_subscriptions::list_event_subscriptions),
+        )
+        .add(
+            "/_emulator/eventSubscriptions/{name}",
+            &[
+                ("PUT", "Emulator_PutEventSubscription"),
+                ("GET", "Emulator_GetEventSubscription"),
+                ("DELETE", "Emulator_DeleteEventSubscription"),
+            ],
+            put(event_subscriptions::put_event_subscription)
+                .get(event_subscriptions::get_event_subscription)
+                .delete(event_subscriptions::delete_event_subscription),
         );
 
     // The 2020 preview is a different surface on partly the same paths: requests for it go to

@@ -35,16 +35,20 @@ impl EventRow {
     /// Reads `sequence, type, envelope, origin envelope` (`EVENT_COLUMNS`), completing the
     /// envelope of an event stored as a patch of its origin's.
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
-        let own: String = row.get(2)?;
-        let envelope = match row.get::<_, Option<String>>(3)? {
-            None => own,
-            Some(origin) => merged(&origin, &own),
-        };
         Ok(EventRow {
             sequence: row.get(0)?,
             event_type: row.get(1)?,
-            envelope,
+            envelope: complete_envelope(row.get(2)?, row.get(3)?),
         })
+    }
+}
+
+/// An event's envelope as delivered: its own row's, or (for a user-level event) its row's
+/// difference merged over the envelope of its origin. Every reader of events goes through this.
+pub(super) fn complete_envelope(own: String, origin: Option<String>) -> String {
+    match origin {
+        None => own,
+        Some(origin) => merged(&origin, &own),
     }
 }
 

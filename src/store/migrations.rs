@@ -26,6 +26,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "events",
         include_str!("../../migrations/0004_events.sql"),
     ),
+    (
+        5,
+        "event subscriptions",
+        include_str!("../../migrations/0005_event_subscriptions.sql"),
+    ),
 ];
 
 /// Applies the migrations the database has not seen, in one transaction.

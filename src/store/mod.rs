@@ -16,6 +16,7 @@
 
 mod connection;
 mod error;
+mod event_subscriptions;
 mod events;
 mod idempotency;
 mod identities;
@@ -34,6 +35,7 @@ use std::sync::Arc;
 use rusqlite::Connection;
 
 pub use error::Error;
+pub use event_subscriptions::{DeliveryAttempt, DueDeliveryRow};
 pub use events::{EventFilter, EventRow, NewEvent};
 pub use idempotency::IdempotencyKey;
 pub use identities::IdentityRow;

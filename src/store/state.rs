@@ -138,6 +138,8 @@ pub struct RepeatabilityState {
 
 /// What `clear` runs, children first.
 const CLEAR_CHILDREN_FIRST: &[&str] = &[
+    // Event subscriptions are configuration and stay; the deliveries of the events go with them.
+    "DELETE FROM event_deliveries",
     "DELETE FROM events",
     "DELETE FROM images",
     "DELETE FROM read_receipts",

@@ -6,6 +6,7 @@ mod helpers;
 mod auth_hardening;
 mod emulator;
 mod errors;
+mod eventgrid;
 mod events;
 mod faults;
 mod identity;
