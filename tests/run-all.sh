@@ -8,7 +8,9 @@
 #   4. the official Python and JavaScript SDKs, pinned (tests/sdk/*), against a running,
 #      file-backed emulator over HTTPS, trusting its CA through the standard environment
 #      variables only: our own scenarios (tests/sdk/python, tests/sdk/js) and the Python SDKs'
-#      own e2e suites (tests/sdk/python-e2e).
+#      own e2e suites (tests/sdk/python-e2e);
+#   5. the emulator's Event Grid deliveries through the official parsers and the swagger
+#      (tests/sdk/eventgrid).
 #
 # Needs: a Rust toolchain, python3 with venv/pip, node and npm, and access to crates.io, PyPI and
 # the npm registry for the first run. Exits non-zero if any step fails.
@@ -80,6 +82,9 @@ bash tests/sdk/preview2/run.sh || status=1
 
 step "official SDK version matrix (Python chat 1.0.0-1.3.0, JS chat 1.0.1-1.6.0: every Chat api-version)"
 bash tests/sdk/matrix/run.sh || status=1
+
+step "Event Grid events through the official parsers (azure-eventgrid 4.22.1, @azure/eventgrid 5.12.0) and the swagger"
+bash tests/sdk/eventgrid/run.sh || status=1
 
 step "conformance: recorded service exchanges and spec examples replayed against the emulator"
 CONFORMANCE_REPORT="$work/conformance-report.md" bash tests/conformance/run.sh || status=1
