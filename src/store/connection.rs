@@ -659,22 +659,40 @@ mod tests {
         Ok(())
     }
 
+    /// How often the WAL was reset, read from its header without touching the database: the
+    /// "checkpoint sequence number" (bytes 12-15, big-endian) that SQLite increments at each
+    /// restart of the log (sqlite.org/fileformat.html, "WAL File Format").
+    fn wal_resets(wal: &Path) -> u32 {
+        let mut header = [0u8; 16];
+        match std::fs::File::open(wal).and_then(|mut f| {
+            use std::io::Read;
+            f.read_exact(&mut header)
+        }) {
+            Ok(()) => u32::from_be_bytes([header[12], header[13], header[14], header[15]]),
+            Err(_) => 0,
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_wal_restarts_under_a_steady_stream_of_writes() -> anyhow::Result<()> {
+        // Four writers that never pause, about 3 WAL pages per write: the writer thread always
+        // has a batch queued, so the checkpointer never catches up by itself. They write until
+        // the log has been reset while they write; the verdict is whether that happened before
+        // the log reached the writer's own backstop (WRITER_CHECKPOINT_PAGES), which would
+        // reset it without the checkpointer's restart. How long it takes depends on the
+        // machine; what it shows does not (before, a fixed number of writes and a bound on
+        // the log's size at the end failed on a loaded machine, when the end fell late in a
+        // cycle).
         let dir = tempfile::tempdir()?;
         let db = Arc::new(Database::open(&dir.path().join("t.db"))?);
-        // Four writers that never pause, about 3 WAL pages per write: the writer thread always
-        // has a batch queued, so the checkpointer never catches up by itself.
-        let wal_pages = || -> i64 {
-            let conn = Connection::open(dir.path().join("t.db")).expect("open");
-            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
-                .expect("wal size")
-        };
+        let wal = dir.path().join("t.db-wal");
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let writers: Vec<_> = (0..4)
             .map(|w| {
-                let db = Arc::clone(&db);
+                let (db, stop) = (Arc::clone(&db), Arc::clone(&stop));
                 tokio::spawn(async move {
-                    for n in 0..1200 {
+                    let mut n = 0_u64;
+                    while !stop.load(Ordering::Relaxed) {
                         db.write(move |conn| {
                             Ok::<_, Error>(conn.execute(
                                 "INSERT INTO identities (id, created_at) VALUES (?, 0)",
@@ -682,21 +700,48 @@ mod tests {
                             )?)
                         })
                         .await?;
+                        n += 1;
                     }
                     Ok::<_, Error>(())
                 })
             })
             .collect();
+        // A frame is a page plus its 24-byte header; the log file never shrinks, so its size
+        // is the most the log ever held. The restart that counts comes after the log has grown
+        // past the checkpointer's threshold under the steady writes (an early one, while the
+        // writers start, proves nothing).
+        let frame_bytes = |pages: i64| pages as u64 * (4096 + 24);
+        let (long, backstop_bytes) = (
+            frame_bytes(WAL_RESTART_PAGES),
+            frame_bytes(WRITER_CHECKPOINT_PAGES),
+        );
+        let mut resets_when_long = None;
+        let deadline = std::time::Instant::now() + Duration::from_secs(300);
+        let outcome = loop {
+            let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+            let resets = wal_resets(&wal);
+            match resets_when_long {
+                None if size >= long => resets_when_long = Some(resets),
+                Some(seen) if resets != seen => break Ok(size),
+                _ => {}
+            }
+            if size >= backstop_bytes {
+                break Err(format!("the WAL reached {size} bytes without a restart"));
+            }
+            // Only catches a hang; a slow machine just takes longer.
+            if std::time::Instant::now() > deadline {
+                break Err("no restart within 5 minutes".to_owned());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        stop.store(true, Ordering::Relaxed);
         for writer in writers {
             writer.await??;
         }
-        // 4,800 writes of 10 kB: about 12,000 pages went through the WAL, below the writer's
-        // own checkpoint (WRITER_CHECKPOINT_PAGES); without the checkpointer's restarts the WAL
-        // would hold them all.
-        let pages = wal_pages();
+        let size = outcome.map_err(anyhow::Error::msg)?;
         assert!(
-            pages < 2 * WAL_RESTART_PAGES,
-            "the WAL holds {pages} pages: it was not restarted"
+            size < backstop_bytes,
+            "restarted only by the writer's backstop: the log reached {size} bytes"
         );
         db.close();
         Ok(())
